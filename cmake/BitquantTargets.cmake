@@ -1,0 +1,13 @@
+# The CPU variants bitquant compiles its kernels for, as Halide target strings, and the single Halide
+# runtime they share. A variant's name is what BITQUANT_CPU selects and what runtime/cpu.c checks.
+set(BITQUANT_KERNEL_FEATURES "no_runtime-user_context-strict_float")
+
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+  set(BITQUANT_ALL_CPU_VARIANTS sse41 avx2 avx512)
+  set(BITQUANT_TARGET_sse41 "x86-64-linux-sse41")
+  set(BITQUANT_TARGET_avx2 "x86-64-linux-sse41-avx-avx2-fma-f16c")
+  set(BITQUANT_TARGET_avx512 "x86-64-linux-sse41-avx-avx2-fma-f16c-avx512-avx512_skylake")
+  set(BITQUANT_RUNTIME_TARGET "x86-64-linux")
+else()
+  message(FATAL_ERROR "bitquant: no CPU variants defined for processor '${CMAKE_SYSTEM_PROCESSOR}'")
+endif()

@@ -1,0 +1,176 @@
+// The Halide generators of every kernel family in generators/kernels.def: the algorithms, written as the
+// spec states them. Schedules come from schedules/.
+#include "Halide.h"
+
+#include "../schedules/elementwise_schedule.h"
+#include "quantize_math.h"
+
+namespace bitquant {
+namespace {
+
+using namespace Halide;
+
+// MAP: y(i) = f(x(i); p0, p1). The derived class supplies quantize() and, optionally, the conditions on
+// p0/p1 worth a specialized loop.
+template<typename Derived>
+class MapGenerator : public Generator<Derived> {
+public:
+    GeneratorInput<Buffer<float, 1>> x{"x"};
+    GeneratorInput<float> p0{"p0"};
+    GeneratorInput<float> p1{"p1"};
+    GeneratorOutput<Buffer<float, 1>> y{"y"};
+
+    void generate() {
+        Var i("i");
+        auto *self = static_cast<Derived *>(this);
+        y(i) = self->quantize(x(i));
+        schedule_elementwise(y, i, x.dim(0).extent(), self->specializations(), this->get_target());
+    }
+
+    std::vector<Expr> specializations() const { return {}; }
+};
+
+class Copy : public MapGenerator<Copy> {
+public:
+    Expr quantize(const Expr &v) const { return v; }
+};
+
+class Sign : public MapGenerator<Sign> {
+public:
+    Expr quantize(const Expr &v) const { return sign_pm1(v); }
+};
+
+// SteHeaviside forward: 0, -0 and NaN give -1 (spec section 2).
+class Heaviside : public MapGenerator<Heaviside> {
+public:
+    Expr quantize(const Expr &v) const { return select(v > 0.0f, 1.0f, -1.0f); }
+};
+
+// InputDoReFa forward, p0 = L = 2^bits - 1: round_half_even(clamp(x, 0, 1) * L) / L.
+class InputDoReFa : public MapGenerator<InputDoReFa> {
+public:
+    Expr quantize(const Expr &v) const { return round(clamp_keep_nan(v, 0.0f, 1.0f) * p0) / p0; }
+};
+
+// WeightDoReFa's elementwise stage, p0 = L, p1 = max|x| over the whole tensor (NaN if any x is NaN).
+// max|tanh(x)| = tanh(max|x|) because tanh is monotonic, so the global M needs no second tanh pass.
+class WeightDoReFa : public MapGenerator<WeightDoReFa> {
+public:
+    Expr quantize(const Expr &v) const {
+        Expr m = tanh_f32(p1);
+        Expr u = tanh_f32(v) / (2.0f * m) + 0.5f;
+        return 2.0f * (round(u * p0) / p0) - 1.0f;
+    }
+};
+
+// ProgressiveSign forward, p0 = (float)d, p1 = training: hardtanh(x / d) when training, else sign.
+class Progressive : public MapGenerator<Progressive> {
+public:
+    Expr quantize(const Expr &v) const {
+        return select(p1 != 0.0f, clamp_keep_nan(v / p0, -1.0f, 1.0f), sign_pm1(v));
+    }
+    std::vector<Expr> specializations() const { return {p1 != 0.0f}; }
+};
+
+// GRAD: dx(i) = f(x(i), g(i); p0), then QActivation's gradient cancellation iff threshold > 0, as a
+// select: +0.0 wherever |x| > threshold or x is NaN, whatever g is (spec section 3).
+template<typename Derived>
+class GradGenerator : public Generator<Derived> {
+public:
+    GeneratorInput<Buffer<float, 1>> x{"x"};
+    GeneratorInput<Buffer<float, 1>> g{"g"};
+    GeneratorInput<float> p0{"p0"};
+    GeneratorInput<float> threshold{"threshold"};
+    GeneratorOutput<Buffer<float, 1>> dx{"dx"};
+
+    void generate() {
+        Var i("i");
+        Expr v = x(i);
+        Expr grad = static_cast<Derived *>(this)->gradient(v, g(i));
+        Expr cancelled = select(abs(v) <= threshold, grad, 0.0f);
+        dx(i) = select(threshold > 0.0f, cancelled, grad);
+        schedule_elementwise(dx, i, x.dim(0).extent(), {threshold > 0.0f}, this->get_target());
+    }
+};
+
+// The straight-through estimator: the gradient passes unchanged.
+class Ste : public GradGenerator<Ste> {
+public:
+    Expr gradient(const Expr &, const Expr &gv) const { return gv; }
+};
+
+// ApproxSign backward, in the spec's order: a multiply-mask, so -0 and NaN appear as bitorch's do.
+class ApproxSign : public GradGenerator<ApproxSign> {
+public:
+    Expr gradient(const Expr &v, const Expr &gv) const {
+        Expr a = abs(v);
+        Expr slope = 2.0f - 2.0f * a;
+        return (slope * indicator(a <= 1.0f)) * gv;
+    }
+};
+
+// SteHeaviside backward: g * [|x| <= 1], a multiply-mask.
+class SteHeaviside : public GradGenerator<SteHeaviside> {
+public:
+    Expr gradient(const Expr &v, const Expr &gv) const { return gv * indicator(abs(v) <= 1.0f); }
+};
+
+// SwishSign backward, p0 = beta.
+class SwishSign : public GradGenerator<SwishSign> {
+public:
+    Expr gradient(const Expr &v, const Expr &gv) const { return swish_grad_core(v, p0) * gv; }
+};
+
+// ABSMAX: the largest |x| as its bit pattern, max_i (bits(x_i) & 0x7fffffff). On non-negative floats the
+// integer order is the float order and every NaN sorts above +inf, so the maximum propagates NaN exactly
+// as torch.max does, with plain integer max.
+class AbsMax : public Generator<AbsMax> {
+public:
+    GeneratorInput<Buffer<float, 1>> x{"x"};
+    GeneratorOutput<Buffer<uint32_t, 0>> bits{"bits"};
+
+    void generate() {
+        const Target target = get_target();
+        const int lanes = reduction_lanes(target);
+        Expr n = x.dim(0).extent();
+        // Reading past the end repeats the last element, which cannot change a maximum; Halide's loop
+        // partitioning keeps the clamp out of the steady state.
+        Func clamped = BoundaryConditions::repeat_edge(x);
+        Func magnitude("magnitude");
+        Var i("i");
+        magnitude(i) = reinterpret<uint32_t>(clamped(i)) & u32(0x7fffffffu);
+
+        // Blocks of `lanes` elements (the last one padded by repetition), cut into parallel chunks; a
+        // chunk past the last block re-reads that block, which keeps every load dense.
+        Expr blocks = (n + lanes - 1) / lanes;
+        Expr chunk_blocks = reduction_chunk_blocks(blocks, target);
+        Expr chunks = (blocks + chunk_blocks - 1) / chunk_blocks;
+        Var lane("lane"), chunk("chunk");
+        RDom rb(0, chunk_blocks, "rb");
+        Func lane_max("lane_max");
+        lane_max(lane, chunk) = cast<uint32_t>(0);
+        Expr block = min(chunk * chunk_blocks + rb, blocks - 1);
+        lane_max(lane, chunk) = max(lane_max(lane, chunk), magnitude(block * lanes + lane));
+
+        RDom across(0, lanes, 0, chunks, "across");
+        bits() = cast<uint32_t>(0);
+        bits() = max(bits(), lane_max(across.x, across.y));
+
+        schedule_lane_reduction(lane_max, lane, chunk, n, lanes, target);
+    }
+};
+
+}  // namespace
+}  // namespace bitquant
+
+HALIDE_REGISTER_GENERATOR(bitquant::Copy, copy)
+HALIDE_REGISTER_GENERATOR(bitquant::Sign, sign)
+HALIDE_REGISTER_GENERATOR(bitquant::Heaviside, heaviside)
+HALIDE_REGISTER_GENERATOR(bitquant::InputDoReFa, inputdorefa)
+HALIDE_REGISTER_GENERATOR(bitquant::WeightDoReFa, weightdorefa)
+HALIDE_REGISTER_GENERATOR(bitquant::Progressive, progressive)
+HALIDE_REGISTER_GENERATOR(bitquant::Ste, ste)
+HALIDE_REGISTER_GENERATOR(bitquant::ApproxSign, approxsign)
+HALIDE_REGISTER_GENERATOR(bitquant::SteHeaviside, steheaviside)
+HALIDE_REGISTER_GENERATOR(bitquant::SwishSign, swishsign)
+HALIDE_REGISTER_GENERATOR(bitquant::AbsMax, absmax)

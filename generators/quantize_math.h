@@ -1,0 +1,37 @@
+// The numerics of bitorch's quantizations as Halide expressions (spec/SEMANTICS.md, sections 1-3).
+// Algorithms only: no schedule decisions here. Every kernel is compiled with the strict_float target
+// feature, so these expressions keep IEEE NaN, infinity and signed-zero behaviour in the order written.
+#pragma once
+
+#include "Halide.h"
+
+namespace bitquant {
+
+using Halide::Expr;
+
+// A uint32 constant (Halide's Expr constructors cannot take one unambiguously).
+inline Expr u32(uint32_t v) { return Halide::Internal::make_const(Halide::UInt(32), v); }
+
+// sign_pm1: -1 if x < 0, else +1, so +0, -0 and NaN give +1 (spec section 1).
+inline Expr sign_pm1(const Expr &x) { return select(x < 0.0f, -1.0f, 1.0f); }
+
+// [c] as a float, for bitorch's multiply-masks (spec section 1, "Masks").
+inline Expr indicator(const Expr &c) { return select(c, 1.0f, 0.0f); }
+
+// clamp(x, lo, hi) as torch.clamp and hardtanh do it: NaN stays NaN, -0 stays -0.
+inline Expr clamp_keep_nan(const Expr &x, float lo, float hi) {
+    return select(x < lo, lo, select(x > hi, hi, x));
+}
+
+// tanh to about 1 ulp, as tanh(|x|) = -m / (2 + m) with m = expm1(-2|x|) and the sign of x restored
+// (the expm1 form the spec found to reproduce every WeightDoReFa output). Vectorizes; Halide's own
+// float tanh is a scalar libm call per lane.
+Expr tanh_f32(const Expr &x);
+
+// SwishSign's backward core (dx = core * g), spec section 2, with one exp per element:
+// with a = |beta*x| and e = exp(-a), tanh(a/2) = (1-e)/(1+e) and 1 + cosh(a) = (1+e)^2 / (2e), so
+// num/den = beta * (2(1+e) - a(1-e)) * 2e / (1+e)^3. Where torch's cosh overflows (a > 89.41599) its
+// result is num/inf, reproduced exactly, NaN included.
+Expr swish_grad_core(const Expr &x, const Expr &beta);
+
+}  // namespace bitquant

@@ -1,0 +1,99 @@
+/* The public API (include/bitquant.h): the quantizer registry built from generators/kernels.def,
+ * argument checks, and dispatch to the selected CPU variant's kernels. */
+#include "internal.h"
+
+#include <HalideRuntime.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    bq_family forward, backward;
+    const char *forward_name, *backward_name;
+    bq_mapping mapping;
+    const char *fields;
+} bq_entry;
+
+static const bq_entry entries[] = {
+#define BQ_QUANTIZER(name, fwd, bwd, mapping, fields) \
+    {#name, BQ_FAMILY_##fwd, BQ_FAMILY_##bwd, #fwd, #bwd, BQ_MAP_##mapping, fields},
+#include "kernels.def"
+};
+
+static const size_t entry_count = sizeof entries / sizeof entries[0];
+
+struct bq_quantizer {
+    const bq_entry *entry;
+    const bq_kernel *kernels;
+    bq_scalars scalars;
+};
+
+size_t bq_quantizer_count(void) { return entry_count; }
+
+bq_status bq_quantizer_info_at(size_t index, bq_quantizer_info *out) {
+    if (out == NULL) return bq_fail(BQ_E_INVALID, "bq_quantizer_info_at: out is NULL");
+    if (index >= entry_count) {
+        return bq_fail(BQ_E_INVALID, "bq_quantizer_info_at: index %zu >= %zu quantizers", index, entry_count);
+    }
+    const bq_entry *e = &entries[index];
+    *out = (bq_quantizer_info){e->name, e->forward_name, e->backward_name, e->fields};
+    return BQ_OK;
+}
+
+bq_status bq_create(const char *name, const bq_params *p, bq_quantizer **out) {
+    if (out == NULL) return bq_fail(BQ_E_INVALID, "bq_create: out is NULL");
+    if (name == NULL) return bq_fail(BQ_E_INVALID, "bq_create: name is NULL");
+    const bq_entry *entry = NULL;
+    for (size_t i = 0; i < entry_count && entry == NULL; i++) {
+        if (strcmp(entries[i].name, name) == 0) entry = &entries[i];
+    }
+    if (entry == NULL) return bq_fail(BQ_E_UNKNOWN, "bq_create: no quantizer named \"%s\"", name);
+    bq_params defaults;
+    if (p == NULL) {
+        bq_params_init(&defaults);
+        p = &defaults;
+    }
+    bq_scalars scalars;
+    bq_status status = bq_scalars_from_params(p, entry->mapping, &scalars);
+    if (status != BQ_OK) return status;
+    const bq_variant *variant = NULL;
+    status = bq_variant_select(&variant);
+    if (status != BQ_OK) return status;
+    bq_quantizer *q = malloc(sizeof *q);
+    if (q == NULL) return bq_fail(BQ_E_NOMEM, "bq_create: out of memory");
+    *q = (bq_quantizer){entry, variant->kernels, scalars};
+    *out = q;
+    return BQ_OK;
+}
+
+void bq_destroy(bq_quantizer *q) { free(q); }
+
+bq_status bq_forward(const bq_quantizer *q, const float *x, float *y, size_t n) {
+    if (q == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: quantizer is NULL");
+    if (n == 0) return BQ_OK;
+    if (x == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: x is NULL with n = %zu", n);
+    if (y == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: y is NULL with n = %zu", n);
+    float p1 = q->scalars.forward_p1;
+    if (q->entry->mapping == BQ_MAP_LEVELS_MAX) {
+        /* WeightDoReFa: the max is global over all n, so it is taken before any output is written. */
+        bq_status status = bq_run_absmax(q->kernels[BQ_FAMILY_absmax].absmax, x, n, &p1);
+        if (status != BQ_OK) return status;
+    }
+    return bq_run_map(q->kernels[q->entry->forward].map, x, q->scalars.forward_p0, p1, y, n);
+}
+
+bq_status bq_backward(const bq_quantizer *q, const float *x, const float *grad_y, float *grad_x, size_t n) {
+    if (q == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: quantizer is NULL");
+    if (n == 0) return BQ_OK;
+    if (x == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: x is NULL with n = %zu", n);
+    if (grad_y == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: grad_y is NULL with n = %zu", n);
+    if (grad_x == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: grad_x is NULL with n = %zu", n);
+    return bq_run_grad(q->kernels[q->entry->backward].grad, x, grad_y, q->scalars.backward_p0,
+                       q->scalars.threshold, grad_x, n);
+}
+
+bq_status bq_set_num_threads(int n) {
+    if (n < 1) return bq_fail(BQ_E_INVALID, "bq_set_num_threads: n = %d must be >= 1", n);
+    halide_set_num_threads(n);
+    return BQ_OK;
+}

@@ -1,0 +1,12 @@
+/* The user_context passed to every kernel call: where Halide's error handler leaves its message. */
+#ifndef BITQUANT_CALL_CONTEXT_H
+#define BITQUANT_CALL_CONTEXT_H
+
+#include <stdatomic.h>
+
+typedef struct {
+    atomic_int failed;
+    char message[384];
+} bq_call_context;
+
+#endif

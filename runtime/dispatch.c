@@ -1,0 +1,103 @@
+/* The compiled CPU variants (the registry is generated from generators/kernels.def by the build) and the
+ * choice among them, made once per process: the best variant the CPU supports, or the one the
+ * environment variable BITQUANT_CPU names. */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bq_registry.inc" /* bq_variants[]: every compiled variant, best last */
+
+/* Halide's extents are int32 and, without its large_buffers feature, a buffer stays under 2^31 bytes. */
+#define BQ_DEFAULT_MAX_CHUNK ((size_t)1 << 28)
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static const bq_variant *selected;
+static bq_status select_status;
+static char select_message[256];
+static size_t max_chunk = BQ_DEFAULT_MAX_CHUNK;
+
+static const size_t variant_count = sizeof bq_variants / sizeof bq_variants[0];
+
+size_t bq_variant_count(void) { return variant_count; }
+
+const bq_variant *bq_variant_at(size_t index) { return index < variant_count ? &bq_variants[index] : NULL; }
+
+static void read_max_chunk(void) {
+    const char *text = getenv("BITQUANT_MAX_CHUNK");
+    if (text == NULL || *text == '\0') return;
+    char *end = NULL;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (*end == '\0' && value >= 1 && value <= BQ_DEFAULT_MAX_CHUNK) max_chunk = (size_t)value;
+}
+
+static void choose_variant(void) {
+    bq_install_halide_error_handler();
+    read_max_chunk();
+    const char *forced = getenv("BITQUANT_CPU");
+    if (forced != NULL && *forced != '\0') {
+        for (size_t i = 0; i < variant_count; i++) {
+            if (strcmp(bq_variants[i].name, forced) != 0) continue;
+            if (bq_cpu_supports(forced)) {
+                selected = &bq_variants[i];
+                return;
+            }
+            select_status = BQ_E_UNSUPPORTED;
+            snprintf(select_message, sizeof select_message,
+                     "BITQUANT_CPU=%s: this CPU lacks the instructions that variant needs", forced);
+            return;
+        }
+        select_status = BQ_E_UNSUPPORTED;
+        int used = snprintf(select_message, sizeof select_message,
+                            "BITQUANT_CPU=%s: no such variant in this build (compiled:", forced);
+        for (size_t i = 0; i < variant_count && used > 0 && (size_t)used < sizeof select_message; i++) {
+            used += snprintf(select_message + used, sizeof select_message - (size_t)used, " %s",
+                             bq_variants[i].name);
+        }
+        if (used > 0 && (size_t)used < sizeof select_message) {
+            snprintf(select_message + used, sizeof select_message - (size_t)used, ")");
+        }
+        return;
+    }
+    for (size_t i = variant_count; i-- > 0;) {
+        if (bq_cpu_supports(bq_variants[i].name)) {
+            selected = &bq_variants[i];
+            return;
+        }
+    }
+    select_status = BQ_E_UNSUPPORTED;
+    snprintf(select_message, sizeof select_message, "this CPU supports none of the compiled variants");
+}
+
+bq_status bq_variant_select(const bq_variant **out) {
+    pthread_once(&once, choose_variant);
+    if (selected == NULL) return bq_fail(select_status, "%s", select_message);
+    *out = selected;
+    return BQ_OK;
+}
+
+size_t bq_max_chunk(void) {
+    pthread_once(&once, choose_variant);
+    return max_chunk;
+}
+
+size_t bq_cpu_variant_count(void) { return variant_count; }
+
+const char *bq_cpu_variant_name(size_t index) {
+    return index < variant_count ? bq_variants[index].name : NULL;
+}
+
+int bq_cpu_variant_supported(size_t index) {
+    return index < variant_count ? bq_cpu_supports(bq_variants[index].name) : -1;
+}
+
+bq_status bq_cpu_variant_active(const char **name) {
+    if (name == NULL) return bq_fail(BQ_E_INVALID, "bq_cpu_variant_active: name is NULL");
+    const bq_variant *variant = NULL;
+    bq_status status = bq_variant_select(&variant);
+    if (status != BQ_OK) return status;
+    *name = variant->name;
+    return BQ_OK;
+}

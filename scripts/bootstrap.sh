@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what bitquant needs to build and test, and nothing twice: Debian packages (when missing) and
+# a Python virtual environment in .venv with the pinned Halide wheel, CMake and Ninja.
+# Usage: scripts/bootstrap.sh    (idempotent; run from anywhere)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+packages=(build-essential pkg-config python3 python3-venv)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+venv="$root/.venv"
+requirements="$root/scripts/requirements.txt"
+stamp="$venv/.bitquant-requirements"
+if [ ! -x "$venv/bin/python3" ]; then
+  echo "bootstrap: creating $venv"
+  /usr/bin/python3 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
+fi
+if ! cmp -s "$requirements" "$stamp"; then
+  echo "bootstrap: installing $(tr '\n' ' ' < "$requirements")into $venv"
+  "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+  cp "$requirements" "$stamp"
+fi
