@@ -1,1 +1,355 @@
-int main(void) { return 0; }
+/* The bitquant command: `list` shows what the library holds, `bench` measures every kernel against
+ * rooflines measured in the same run and against the plain C reference compiled with -O3. */
+#define _POSIX_C_SOURCE 200809L
+#include <bitquant.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "reference.h"
+#include "roofline.h"
+
+static int cmd_list(void) {
+    const char *active = NULL;
+    bq_status active_status = bq_cpu_variant_active(&active);
+    printf("CPU variants (best last):\n");
+    for (size_t i = 0; i < bq_cpu_variant_count(); i++) {
+        const char *name = bq_cpu_variant_name(i);
+        int is_active = active_status == BQ_OK && strcmp(name, active) == 0;
+        printf("  %-8s %s%s\n", name, bq_cpu_variant_supported(i) ? "supported by this CPU" : "not supported by this CPU",
+               is_active ? ", active" : "");
+    }
+    if (active_status != BQ_OK) printf("  no active variant: %s\n", bq_last_error());
+    printf("\n%-17s %-9s %-13s %-13s %s\n", "quantizer", "direction", "kernel", "", "parameters");
+    for (size_t i = 0; i < bq_quantizer_count(); i++) {
+        bq_quantizer_info info;
+        if (bq_quantizer_info_at(i, &info) != BQ_OK) return 1;
+        printf("%-17s %-9s %-27s %s\n", info.name, "forward", info.forward_kernel, *info.params ? info.params : "-");
+        printf("%-17s %-9s %-27s %s%scancel_threshold\n", "", "backward", info.backward_kernel, info.params,
+               *info.params ? "," : "");
+    }
+    return 0;
+}
+
+/* ---- bench ---- */
+
+typedef enum { SHAPE_MAP, SHAPE_GRAD, SHAPE_REDUCE_MAP } traffic_shape;
+
+typedef struct {
+    char label[48];
+    const char *quantizer;
+    int backward;
+    float cancel_threshold;
+    int copies_gradient; /* a straight-through backward without cancellation reads g only, never x */
+} bench_case;
+
+typedef struct {
+    int quick, json;
+    size_t sizes[8];
+    int size_count;
+    int threads[4];
+    int thread_count;
+    const char *only;
+} bench_options;
+
+typedef struct {
+    float *x, *g, *out;
+    size_t n;
+} buffers;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *values, int count) {
+    qsort(values, (size_t)count, sizeof *values, compare_doubles);
+    return count % 2 ? values[count / 2] : 0.5 * (values[count / 2 - 1] + values[count / 2]);
+}
+
+/* What one timed sample runs: a kernel, a roofline or a reference loop. */
+typedef enum { RUN_KERNEL, RUN_REFERENCE, RUN_COPY, RUN_ADD, RUN_READ } run_kind;
+
+typedef struct {
+    run_kind kind;
+    const bench_case *c;
+    const bq_quantizer *q;
+    const bq_params *params;
+    const buffers *b;
+    int threads;
+} runner;
+
+static volatile float sink;
+
+static int run_once(const runner *r) {
+    const buffers *b = r->b;
+    switch (r->kind) {
+    case RUN_KERNEL:
+        return r->c->backward ? bq_backward(r->q, b->x, b->g, b->out, b->n) : bq_forward(r->q, b->x, b->out, b->n);
+    case RUN_REFERENCE:
+        return r->c->backward ? ref_backward(r->c->quantizer, r->params, b->x, b->g, b->out, b->n)
+                              : ref_forward(r->c->quantizer, r->params, b->x, b->out, b->n);
+    case RUN_COPY:
+        roofline_copy(b->x, b->out, b->n, r->threads);
+        return 0;
+    case RUN_ADD:
+        roofline_add(b->x, b->g, b->out, b->n, r->threads);
+        return 0;
+    case RUN_READ:
+        sink = roofline_read(b->x, b->n, r->threads);
+        return 0;
+    }
+    return 1;
+}
+
+/* Calls per timed sample, so that a sample lasts >= ~2 ms; 0 if the runner fails. */
+static int calibrate(const runner *r) {
+    if (run_once(r) != 0) return 0;  // warm-up, and fail fast
+    double start = now_seconds();
+    run_once(r);
+    double one = now_seconds() - start;
+    return one > 2e-3 ? 1 : (int)(2e-3 / (one > 1e-7 ? one : 1e-7)) + 1;
+}
+
+static double sample(const runner *r, int reps) {
+    double start = now_seconds();
+    for (int k = 0; k < reps; k++) run_once(r);
+    return (now_seconds() - start) / reps;
+}
+
+/* Median seconds per call of r alone. */
+static double time_median(const runner *r, int samples) {
+    int reps = calibrate(r);
+    if (reps == 0) return -1.0;
+    double times[64];
+    if (samples > 64) samples = 64;
+    for (int s = 0; s < samples; s++) times[s] = sample(r, reps);
+    return median(times, samples);
+}
+
+typedef struct {
+    double kernel, roofline, ratio; /* medians: seconds, seconds, roofline time / kernel time */
+} paired_times;
+
+/* The kernel and its roofline (roofs[0] plus roofs[1] if given) timed alternately, sample by sample, so
+ * that each ratio is taken within one round and drift on a shared machine cancels out. */
+static int time_against_roofline(const runner *kernel, const runner *roofs[2], int samples, paired_times *out) {
+    int reps = calibrate(kernel), roof_reps[2] = {calibrate(roofs[0]), roofs[1] ? calibrate(roofs[1]) : 0};
+    if (reps == 0) return -1;
+    double tk[64], tr[64], ratio[64];
+    if (samples > 64) samples = 64;
+    for (int s = 0; s < samples; s++) {
+        tr[s] = sample(roofs[0], roof_reps[0]) + (roofs[1] ? sample(roofs[1], roof_reps[1]) : 0.0);
+        tk[s] = sample(kernel, reps);
+        ratio[s] = tr[s] / tk[s];
+    }
+    out->kernel = median(tk, samples);
+    out->roofline = median(tr, samples);
+    out->ratio = median(ratio, samples);
+    return 0;
+}
+
+static traffic_shape shape_of(const bench_case *c) {
+    if (c->backward) return c->copies_gradient ? SHAPE_MAP : SHAPE_GRAD;
+    return strcmp(c->quantizer, "weightdorefa") == 0 ? SHAPE_REDUCE_MAP : SHAPE_MAP;
+}
+
+static double bytes_of(traffic_shape shape, size_t n) {
+    return (double)n * sizeof(float) * (shape == SHAPE_MAP ? 2.0 : 3.0);
+}
+
+static const char *roofline_name(traffic_shape shape) {
+    return shape == SHAPE_MAP ? "copy" : shape == SHAPE_GRAD ? "read2-write1" : "read+copy";
+}
+
+static int build_cases(bench_case *cases, int max, const char *only) {
+    int count = 0;
+    for (size_t i = 0; i < bq_quantizer_count(); i++) {
+        bq_quantizer_info info;
+        bq_quantizer_info_at(i, &info);
+        if (only && strcmp(only, info.name) != 0) continue;
+        const float thresholds[] = {0.0f, 1.0f};
+        for (int dir = 0; dir < 2 && count + 3 <= max; dir++) {
+            for (int t = 0; t < (dir ? 2 : 1); t++) {
+                bench_case *c = &cases[count++];
+                snprintf(c->label, sizeof c->label, "%s.%s%s", info.name, dir ? "backward" : "forward",
+                         t ? "+cancel" : "");
+                c->quantizer = info.name;
+                c->backward = dir;
+                c->cancel_threshold = thresholds[t];
+                c->copies_gradient = dir && !t && strcmp(info.backward_kernel, "ste") == 0;
+            }
+        }
+    }
+    return count;
+}
+
+static void fill(buffers *b, size_t n) {
+    uint32_t state = 0x9e3779b9u;
+    for (size_t i = 0; i < n; i++) {
+        state ^= state << 13, state ^= state >> 17, state ^= state << 5;
+        b->x[i] = ((float)(state >> 8) / 16777216.0f) * 6.0f - 3.0f;
+        b->g[i] = ((float)(state & 0xffff) / 65536.0f) - 0.5f;
+        b->out[i] = 0.0f;  // touches every page before timing
+    }
+}
+
+static int cmd_bench(const bench_options *o) {
+    const char *active = "?";
+    if (bq_cpu_variant_active(&active) != BQ_OK) {
+        fprintf(stderr, "bitquant bench: %s\n", bq_last_error());
+        return 1;
+    }
+    bench_case cases[64];
+    int case_count = build_cases(cases, 64, o->only);
+    if (case_count == 0) {
+        fprintf(stderr, "bitquant bench: no quantizer named %s\n", o->only);
+        return 2;
+    }
+    const int samples = o->quick ? 5 : 15;
+    if (o->json) printf("{\"variant\": \"%s\", \"samples\": %d, \"results\": [\n", active, samples);
+    else {
+        printf("bitquant bench: variant %s, median of %d samples; GB/s counts bytes read + written;\n", active, samples);
+        printf("xroof = median over rounds of roofline time / kernel time, the two timed alternately; xC = plain C reference time / kernel time (1 thread C)\n\n");
+        printf("%-32s %9s %3s %10s %7s %13s %8s %6s %7s\n", "kernel", "n", "thr", "median us", "GB/s",
+               "roofline", "roof GB/s", "xroof", "xC");
+    }
+    int first = 1;
+    for (int si = 0; si < o->size_count; si++) {
+        size_t n = o->sizes[si];
+        buffers b = {aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64),
+                     aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64),
+                     aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64), n};
+        if (!b.x || !b.g || !b.out) {
+            fprintf(stderr, "bitquant bench: cannot allocate 3 x %zu floats\n", n);
+            return 1;
+        }
+        fill(&b, n);
+        /* The plain C loop is single-threaded and slow on big n: time it once per case and size. */
+        double reference_seconds[64];
+        int reference_samples = n > ((size_t)1 << 20) ? 3 : samples;
+        for (int ci = 0; ci < case_count; ci++) {
+            bq_params params;
+            bq_params_init(&params);
+            params.cancel_threshold = cases[ci].cancel_threshold;
+            runner r = {RUN_REFERENCE, &cases[ci], NULL, &params, &b, 1};
+            reference_seconds[ci] = (o->quick && n > ((size_t)1 << 20)) ? -1.0 : time_median(&r, reference_samples);
+        }
+        for (int ti = 0; ti < o->thread_count; ti++) {
+            int threads = o->threads[ti];
+            bq_set_num_threads(threads);
+            runner roof_copy = {RUN_COPY, NULL, NULL, NULL, &b, threads};
+            runner roof_add = {RUN_ADD, NULL, NULL, NULL, &b, threads};
+            runner roof_read = {RUN_READ, NULL, NULL, NULL, &b, threads};
+            for (int ci = 0; ci < case_count; ci++) {
+                const bench_case *c = &cases[ci];
+                bq_params params;
+                bq_params_init(&params);
+                params.cancel_threshold = c->cancel_threshold;
+                bq_quantizer *q = NULL;
+                if (bq_create(c->quantizer, &params, &q) != BQ_OK) {
+                    fprintf(stderr, "bitquant bench: %s\n", bq_last_error());
+                    return 1;
+                }
+                traffic_shape shape = shape_of(c);
+                const runner *roofs[2] = {shape == SHAPE_GRAD ? &roof_add : &roof_copy,
+                                          shape == SHAPE_REDUCE_MAP ? &roof_read : NULL};
+                runner r = {RUN_KERNEL, c, q, &params, &b, threads};
+                paired_times t;
+                int failed = time_against_roofline(&r, roofs, samples, &t);
+                bq_destroy(q);
+                if (failed) {
+                    fprintf(stderr, "bitquant bench: %s failed: %s\n", c->label, bq_last_error());
+                    return 1;
+                }
+                double bytes = bytes_of(shape, n);
+                double gbps = bytes / t.kernel * 1e-9, roof_gbps = bytes / t.roofline * 1e-9;
+                double vs_c = reference_seconds[ci] > 0 ? reference_seconds[ci] / t.kernel : NAN;
+                if (o->json) {
+                    printf("%s  {\"kernel\": \"%s\", \"n\": %zu, \"threads\": %d, \"median_us\": %.3f, \"gbps\": %.2f, "
+                           "\"roofline\": \"%s\", \"roofline_gbps\": %.2f, \"ratio_roofline\": %.3f, ",
+                           first ? "" : ",\n", c->label, n, threads, t.kernel * 1e6, gbps, roofline_name(shape),
+                           roof_gbps, t.ratio);
+                    if (isnan(vs_c)) printf("\"plain_c_us\": null, \"speedup_vs_plain_c\": null}");
+                    else printf("\"plain_c_us\": %.3f, \"speedup_vs_plain_c\": %.2f}", reference_seconds[ci] * 1e6, vs_c);
+                    first = 0;
+                } else {
+                    printf("%-32s %9zu %3d %10.1f %7.2f %13s %8.2f %6.2f ", c->label, n, threads, t.kernel * 1e6, gbps,
+                           roofline_name(shape), roof_gbps, t.ratio);
+                    if (isnan(vs_c)) printf("%7s\n", "-");
+                    else printf("%7.1f\n", vs_c);
+                }
+                fflush(stdout);
+            }
+        }
+        free(b.x);
+        free(b.g);
+        free(b.out);
+    }
+    if (o->json) printf("\n]}\n");
+    return 0;
+}
+
+static int parse_list(const char *text, size_t *out, int max) {
+    int count = 0;
+    char *copy = strdup(text), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok && count < max; tok = strtok_r(NULL, ",", &save)) {
+        char *end = NULL;
+        unsigned long long v = strtoull(tok, &end, 0);
+        if (*end == '^') v = 1ull << strtoull(end + 1, &end, 10);  // "2^24"
+        if (*end != '\0' || v == 0) {
+            free(copy);
+            return -1;
+        }
+        out[count++] = (size_t)v;
+    }
+    free(copy);
+    return count;
+}
+
+static int usage(void) {
+    fprintf(stderr,
+            "usage: bitquant list\n"
+            "       bitquant bench [--quick] [--json] [--sizes 2^16,2^24] [--threads 1,2] [--quantizer NAME]\n"
+            "  list   quantizers, their kernels and parameters, compiled CPU variants and the active one\n"
+            "  bench  median time, GB/s, ratio to same-run rooflines and speedup over plain C, per kernel\n"
+            "         (default sizes 2^16 and 2^24, threads 1 and 2; --quick: 2^16 and 2^20, 5 samples)\n");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return usage();
+    if (strcmp(argv[1], "list") == 0 && argc == 2) return cmd_list();
+    if (strcmp(argv[1], "bench") != 0) return usage();
+    bench_options o = {0};
+    o.sizes[0] = (size_t)1 << 16, o.sizes[1] = (size_t)1 << 24, o.size_count = 2;
+    o.threads[0] = 1, o.threads[1] = 2, o.thread_count = 2;
+    int sizes_given = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) o.quick = 1;
+        else if (strcmp(argv[i], "--json") == 0) o.json = 1;
+        else if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
+            o.size_count = parse_list(argv[++i], o.sizes, 8);
+            sizes_given = 1;
+            if (o.size_count <= 0) return usage();
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            size_t t[4];
+            o.thread_count = parse_list(argv[++i], t, 4);
+            if (o.thread_count <= 0) return usage();
+            for (int k = 0; k < o.thread_count; k++) o.threads[k] = (int)t[k];
+        } else if (strcmp(argv[i], "--quantizer") == 0 && i + 1 < argc) o.only = argv[++i];
+        else return usage();
+    }
+    if (o.quick && !sizes_given) o.sizes[1] = (size_t)1 << 20;
+    return cmd_bench(&o);
+}
