@@ -6,23 +6,29 @@ using namespace Halide;
 
 namespace {
 
-// expm1(z) for z <= 0 (or NaN): z = k*ln2 + r with |r| <= ln2/2, expm1(z) = 2^k * expm1(r) + (2^k - 1).
-// The degree-8 Taylor polynomial of expm1(r) is accurate to 6e-10 relative on that range.
-Expr expm1_nonpositive(const Expr &z) {
-    Expr k = round(z * 1.44269504088896341f);
-    Expr r = (z - k * 0.693145751953125f) - k * 1.42860682030941723e-6f;
-    // c2 + c3 r + ... + c8 r^6 with c_i = 1/i!, by Estrin's scheme (half the latency of Horner's).
+// expm1(z) in double for z <= 0 (or NaN): z = k*ln2 + r with |r| <= ln2/2, expm1(z) = 2^k * expm1(r) +
+// (2^k - 1), and expm1(r) from its Taylor polynomial to degree 11 (truncation 2e-14 relative).
+Expr expm1_nonpositive_f64(const Expr &z) {
+    auto f64 = [](double v) { return Expr(v); };  // a float64 constant
+    Expr k = round(z * f64(1.4426950408889634));
+    Expr r = (z - k * f64(6.93147180369123816490e-01)) - k * f64(1.90821492927058770002e-10);
+    // c2 + c3 r + ... + c11 r^9 with c_i = 1/i!, by Estrin's scheme (half the latency of Horner's).
+    double c[12] = {1.0, 1.0};
+    for (int i = 2; i < 12; i++) c[i] = c[i - 1] / i;
     Expr r2 = r * r;
     Expr r4 = r2 * r2;
-    Expr q23 = 0.5f + r * (1.0f / 6.0f);
-    Expr q45 = 1.0f / 24.0f + r * (1.0f / 120.0f);
-    Expr q678 = (1.0f / 720.0f + r * (1.0f / 5040.0f)) + r2 * (1.0f / 40320.0f);
-    Expr poly = (q23 + r2 * q45) + r4 * q678;
+    Expr r8 = r4 * r4;
+    Expr q23 = f64(c[2]) + r * f64(c[3]);
+    Expr q45 = f64(c[4]) + r * f64(c[5]);
+    Expr q67 = f64(c[6]) + r * f64(c[7]);
+    Expr q89 = f64(c[8]) + r * f64(c[9]);
+    Expr q1011 = f64(c[10]) + r * f64(c[11]);
+    Expr poly = ((q23 + r2 * q45) + r4 * (q67 + r2 * q89)) + r8 * q1011;
     Expr p = r + r2 * poly;
-    // Below -17.4, expm1 rounds to -1; there k >= -26, so 2^k is a normal float.
-    Expr clamped_k = cast<int32_t>(max(k, -26.0f));
-    Expr scale = reinterpret<float>((clamped_k + 127) << 23);
-    return select(z < -17.4f, -1.0f, scale * p + (scale - 1.0f));
+    // Below -40, expm1 rounds to -1 in double; above it k >= -58 and 2^k is a normal double.
+    Expr clamped_k = cast<int64_t>(max(k, f64(-60.0)));
+    Expr scale = reinterpret<double>((clamped_k + 1023) << 52);
+    return select(z < f64(-40.0), f64(-1.0), scale * p + (scale - f64(1.0)));
 }
 
 // 2^y for -65 <= y <= 0 (or NaN), to 1e-7 relative: 2^y = 2^k * 2^f with k = round(y), f in [-1/2, 1/2],
@@ -45,11 +51,10 @@ Expr exp2_small(const Expr &y) {
 }  // namespace
 
 Expr tanh_f32(const Expr &x) {
-    Expr bits = reinterpret<uint32_t>(x);
-    Expr ax = abs(x);
-    Expr m = expm1_nonpositive(-2.0f * ax);
-    Expr t = abs(-m / (2.0f + m));
-    return reinterpret<float>(reinterpret<uint32_t>(t) | (bits & u32(0x80000000u)));
+    Expr a = cast<double>(abs(x));
+    Expr m = expm1_nonpositive_f64(Expr(-2.0) * a);
+    Expr t = cast<float>(abs(-m / (Expr(2.0) + m)));  // correctly rounded but for ~1e-14 relative error
+    return reinterpret<float>(reinterpret<uint32_t>(t) | (reinterpret<uint32_t>(x) & u32(0x80000000u)));
 }
 
 Expr swish_grad_core(const Expr &x, const Expr &beta) {

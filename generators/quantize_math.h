@@ -15,6 +15,10 @@ inline Expr u32(uint32_t v) { return Halide::Internal::make_const(Halide::UInt(3
 // sign_pm1: -1 if x < 0, else +1, so +0, -0 and NaN give +1 (spec section 1).
 inline Expr sign_pm1(const Expr &x) { return select(x < 0.0f, -1.0f, 1.0f); }
 
+// a <= b that is false when a is NaN. Halide canonicalizes a <= b into !(b < a), which is true for NaN
+// even under strict_float; b is never NaN where this is used (a constant, or a validated threshold).
+inline Expr ordered_le(const Expr &a, const Expr &b) { return !is_nan(a) && a <= b; }
+
 // [c] as a float, for bitorch's multiply-masks (spec section 1, "Masks").
 inline Expr indicator(const Expr &c) { return select(c, 1.0f, 0.0f); }
 
@@ -23,9 +27,10 @@ inline Expr clamp_keep_nan(const Expr &x, float lo, float hi) {
     return select(x < lo, lo, select(x > hi, hi, x));
 }
 
-// tanh to about 1 ulp, as tanh(|x|) = -m / (2 + m) with m = expm1(-2|x|) and the sign of x restored
-// (the expm1 form the spec found to reproduce every WeightDoReFa output). Vectorizes; Halide's own
-// float tanh is a scalar libm call per lane.
+// tanh, correctly rounded but for rare inputs: tanh(|x|) = -m / (2 + m) with m = expm1(-2|x|), evaluated in
+// double, and the sign of x restored. bitorch's own tanh (Sleef's vector tanhf, glibc's scalar tanhf) is
+// within 1-2 ulp of this; the spec found that 1 ulp changes no WeightDoReFa output on its data.
+// Vectorizes; Halide's own float tanh is a scalar libm call per lane.
 Expr tanh_f32(const Expr &x);
 
 // SwishSign's backward core (dx = core * g), spec section 2, with one exp per element:

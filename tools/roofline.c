@@ -1,24 +1,103 @@
 #include "roofline.h"
 
-/* Small n runs on one thread, as the kernels do: a parallel region costs microseconds. */
+#include <pthread.h>
+
+/* Small n runs on the calling thread, as the kernels do: waking threads costs microseconds. */
 #define PARALLEL_MIN ((size_t)1 << 18)
+#define MAX_THREADS 64
 
-void roofline_copy(const float *restrict x, float *restrict y, size_t n, int threads) {
-    int t = n >= PARALLEL_MIN ? threads : 1;
-#pragma omp parallel for simd num_threads(t) schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = x[i];
-}
+typedef enum { OP_COPY, OP_ADD, OP_READ } roofline_op;
 
-void roofline_add(const float *restrict x, const float *restrict g, float *restrict y, size_t n, int threads) {
-    int t = n >= PARALLEL_MIN ? threads : 1;
-#pragma omp parallel for simd num_threads(t) schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = x[i] + g[i];
-}
+typedef struct {
+    roofline_op op;
+    const float *x, *g;
+    float *y;
+    size_t n;
+    int parts;
+    float partial[MAX_THREADS];
+} job;
 
-float roofline_read(const float *restrict x, size_t n, int threads) {
-    int t = n >= PARALLEL_MIN ? threads : 1;
+static void run_part(job *j, int part) {
+    size_t begin = j->n * (size_t)part / (size_t)j->parts, end = j->n * (size_t)(part + 1) / (size_t)j->parts;
+    const float *restrict x = j->x, *restrict g = j->g;
+    float *restrict y = j->y;
     float best = 0.0f;
-#pragma omp parallel for simd num_threads(t) schedule(static) reduction(max : best)
-    for (size_t i = 0; i < n; i++) best = best > x[i] ? best : x[i];
+    switch (j->op) {
+    case OP_COPY:
+        for (size_t i = begin; i < end; i++) y[i] = x[i];
+        break;
+    case OP_ADD:
+        for (size_t i = begin; i < end; i++) y[i] = x[i] + g[i];
+        break;
+    case OP_READ:
+        for (size_t i = begin; i < end; i++) best = best > x[i] ? best : x[i];
+        break;
+    }
+    j->partial[part] = best;
+}
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER, done = PTHREAD_COND_INITIALIZER;
+static job *current;
+static unsigned long generation;
+static int started, pending;
+
+static void *worker(void *arg) {
+    int part = (int)(size_t)arg;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&lock);
+    for (;;) {
+        while (generation == seen) pthread_cond_wait(&wake, &lock);
+        seen = generation;
+        job *j = current;
+        if (part >= j->parts) continue;
+        pthread_mutex_unlock(&lock);
+        run_part(j, part);
+        pthread_mutex_lock(&lock);
+        if (--pending == 0) pthread_cond_signal(&done);
+    }
+    return NULL;
+}
+
+static void run(job *j, int threads) {
+    j->parts = j->n >= PARALLEL_MIN && threads > 1 ? (threads < MAX_THREADS ? threads : MAX_THREADS) : 1;
+    if (j->parts == 1) {
+        run_part(j, 0);
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    while (started < j->parts - 1) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, worker, (void *)(size_t)(started + 1)) != 0) break;
+        pthread_detach(t);
+        started++;
+    }
+    if (started < j->parts - 1) j->parts = started + 1;
+    current = j;
+    pending = j->parts - 1;
+    generation++;
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&lock);
+    run_part(j, 0);
+    pthread_mutex_lock(&lock);
+    while (pending > 0) pthread_cond_wait(&done, &lock);
+    pthread_mutex_unlock(&lock);
+}
+
+void roofline_copy(const float *x, float *y, size_t n, int threads) {
+    job j = {.op = OP_COPY, .x = x, .y = y, .n = n};
+    run(&j, threads);
+}
+
+void roofline_add(const float *x, const float *g, float *y, size_t n, int threads) {
+    job j = {.op = OP_ADD, .x = x, .g = g, .y = y, .n = n};
+    run(&j, threads);
+}
+
+float roofline_read(const float *x, size_t n, int threads) {
+    job j = {.op = OP_READ, .x = x, .n = n};
+    run(&j, threads);
+    float best = 0.0f;
+    for (int p = 0; p < j.parts; p++) best = best > j.partial[p] ? best : j.partial[p];
     return best;
 }

@@ -1,0 +1,153 @@
+/* Helpers the test programs share: the kernel table as data, a deterministic generator, guarded buffers.
+ * Header-only (static functions), so each test stays one source file plus the reference. */
+#ifndef BITQUANT_TESTS_COMMON_H
+#define BITQUANT_TESTS_COMMON_H
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bitquant.h"
+#include "reference.h"
+
+/* Every quantizer of the kernel table, with the bq_params fields it reads. */
+typedef struct {
+    const char *name;
+    const char *fields;
+} test_quantizer;
+
+static const test_quantizer TEST_QUANTIZERS[] = {
+#define BQ_QUANTIZER(name, forward, backward, mapping, fields) {#name, fields},
+#include "kernels.def"
+};
+#define TEST_QUANTIZER_COUNT (sizeof TEST_QUANTIZERS / sizeof TEST_QUANTIZERS[0])
+
+static inline int test_reads(const test_quantizer *q, const char *field) {
+    return strstr(q->fields, field) != NULL;
+}
+
+static inline bq_params test_default_params(void) {
+    bq_params p;
+    p.swish_beta = 5.0f;
+    p.dorefa_bits = 1;
+    p.progressive_scale = 0.0;
+    p.progressive_alpha = 4.0;
+    p.progressive_beta = 10.0;
+    p.training = 1;
+    p.cancel_threshold = 0.0f;
+    return p;
+}
+
+/* Whether one output element matches the reference's: bit for bit (spec section 7), except SwishSign's
+ * backward inside the cancellation mask, which is within tolerance (outside it is an exact +0). */
+static inline int test_output_matches(const char *name, const bq_params *p, int backward, float x, float g, float ours,
+                                      float ref) {
+    int cancelled = p->cancel_threshold > 0.0f && !(fabsf(x) <= p->cancel_threshold);
+    if (backward && !cancelled && strcmp(name, "swishsign") == 0) {
+        return ref_swish_backward_close(x, g, ref_swish_beta(p), ours, ref);
+    }
+    return ref_same(ours, ref);
+}
+
+/* xorshift64*: small, deterministic, good enough to spread test inputs. */
+typedef struct {
+    uint64_t state;
+} test_rng;
+
+static inline test_rng test_rng_seed(uint64_t seed) {
+    test_rng r = {seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull};
+    if (r.state == 0) r.state = 1;
+    return r;
+}
+
+static inline uint64_t test_rng_next(test_rng *r) {
+    r->state ^= r->state >> 12;
+    r->state ^= r->state << 25;
+    r->state ^= r->state >> 27;
+    return r->state * 0x2545F4914F6CDD1Dull;
+}
+
+static inline uint32_t test_rng_below(test_rng *r, uint32_t bound) {
+    return (uint32_t)((test_rng_next(r) >> 32) % bound);
+}
+
+/* Uniform in [lo, hi), from 24 random bits. */
+static inline float test_rng_uniform(test_rng *r, float lo, float hi) {
+    float unit = (float)(test_rng_next(r) >> 40) * 0x1p-24f;
+    return lo + (hi - lo) * unit;
+}
+
+/* Random sign, exponent uniform over the normal range (so magnitudes are log-uniform), random mantissa;
+ * one in 32 is subnormal. Always finite. */
+static inline float test_rng_wide(test_rng *r) {
+    uint64_t bits = test_rng_next(r);
+    uint32_t sign = (uint32_t)(bits >> 63) << 31;
+    uint32_t mantissa = (uint32_t)(bits >> 8) & 0x7fffffu;
+    uint32_t exponent = (bits & 31) == 0 ? 0u : 1u + (uint32_t)((bits >> 40) % 254u);
+    uint32_t u = sign | exponent << 23 | mantissa;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline float test_float_from_bits(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* A buffer with guard zones: `floats` usable elements after up to 3 floats of offset, inside an allocation
+ * aligned to 64 bytes. The guard zones (everything before the range, TEST_GUARD_FLOATS after it) are filled
+ * with GUARD_BYTE and checked; the rest of the allocation is not touched, so short checks stay cheap. */
+#define TEST_GUARD_FLOATS 64
+#define TEST_GUARD_BYTE 0x5A
+typedef struct {
+    float *base;
+} test_buffer;
+
+static inline int test_buffer_alloc(test_buffer *b, size_t floats) {
+    size_t total = TEST_GUARD_FLOATS + 3 + floats + TEST_GUARD_FLOATS;
+    size_t bytes = (total * sizeof(float) + 63) / 64 * 64;
+    b->base = (float *)aligned_alloc(64, bytes);
+    return b->base != NULL;
+}
+
+static inline void test_buffer_free(test_buffer *b) {
+    free(b->base);
+    b->base = NULL;
+}
+
+/* The element range [offset, offset+n) of the buffer; offset 0 is 64-byte aligned. */
+static inline float *test_buffer_at(const test_buffer *b, size_t offset) {
+    return b->base + TEST_GUARD_FLOATS + offset;
+}
+
+/* Fills the guards and the range with GUARD_BYTE, then copies src (if any) into the range. */
+static inline void test_buffer_fill(test_buffer *b, size_t offset, const float *src, size_t n) {
+    float *at = test_buffer_at(b, offset);
+    memset(b->base, TEST_GUARD_BYTE, (size_t)(at - b->base) * sizeof(float));
+    if (src != NULL && n > 0) {
+        memcpy(at, src, n * sizeof(float));
+    } else {
+        memset(at, TEST_GUARD_BYTE, n * sizeof(float));
+    }
+    memset(at + n, TEST_GUARD_BYTE, TEST_GUARD_FLOATS * sizeof(float));
+}
+
+static inline int test_bytes_are(const void *p, size_t bytes, unsigned char value) {
+    const unsigned char *c = (const unsigned char *)p;
+    for (size_t i = 0; i < bytes; i++) {
+        if (c[i] != value) return 0;
+    }
+    return 1;
+}
+
+/* Whether the guard zones around [offset, offset+n) still hold GUARD_BYTE. */
+static inline int test_guards_intact(const test_buffer *b, size_t offset, size_t n) {
+    float *at = test_buffer_at(b, offset);
+    return test_bytes_are(b->base, (size_t)(at - b->base) * sizeof(float), TEST_GUARD_BYTE) &&
+           test_bytes_are(at + n, TEST_GUARD_FLOATS * sizeof(float), TEST_GUARD_BYTE);
+}
+
+#endif
