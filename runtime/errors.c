@@ -12,8 +12,6 @@ static _Thread_local char last_error[512];
 
 const char *bq_last_error(void) { return last_error; }
 
-void bq_clear_error(void) { last_error[0] = '\0'; }
-
 bq_status bq_fail(bq_status status, const char *fmt, ...) {
     va_list args;
     va_start(args, fmt);
