@@ -87,7 +87,7 @@ public:
         Var i("i");
         Expr v = x(i);
         Expr grad = static_cast<Derived *>(this)->gradient(v, g(i));
-        Expr cancelled = select(ordered_le(abs(v), threshold), grad, 0.0f);
+        Expr cancelled = select(abs_le(v, threshold), grad, 0.0f);
         dx(i) = select(threshold > 0.0f, cancelled, grad);
         schedule_elementwise(dx, i, x.dim(0).extent(), {threshold > 0.0f}, this->get_target());
     }
@@ -105,14 +105,14 @@ public:
     Expr gradient(const Expr &v, const Expr &gv) const {
         Expr a = abs(v);
         Expr slope = 2.0f - 2.0f * a;
-        return (slope * indicator(ordered_le(a, 1.0f))) * gv;
+        return (slope * indicator(abs_le(v, 1.0f))) * gv;
     }
 };
 
 // SteHeaviside backward: g * [|x| <= 1], a multiply-mask.
 class SteHeaviside : public GradGenerator<SteHeaviside> {
 public:
-    Expr gradient(const Expr &v, const Expr &gv) const { return gv * indicator(ordered_le(abs(v), 1.0f)); }
+    Expr gradient(const Expr &v, const Expr &gv) const { return gv * indicator(abs_le(v, 1.0f)); }
 };
 
 // SwishSign backward, p0 = beta.

@@ -40,11 +40,11 @@ Expr exp2_small(const Expr &y) {
     Expr f = y - k;
     // Estrin's scheme: half the dependent latency of Horner's, which is what limits this kernel.
     Expr f2 = f * f;
+    Expr f4 = f2 * f2;
     Expr p01 = 1.0f + 0.693147182f * f;
     Expr p23 = 0.240226462f + 0.0555032864f * f;
     Expr p45 = 0.00961848907f + 0.00133999309f * f;
-    Expr p456 = p45 + 0.000153458124f * f2;
-    Expr poly = p01 + f2 * (p23 + f2 * p456);
+    Expr poly = (p01 + f2 * p23) + f4 * (p45 + f2 * 0.000153458124f);
     return reinterpret<float>(reinterpret<int32_t>(poly) + (cast<int32_t>(k) << 23));
 }
 

@@ -15,9 +15,13 @@ inline Expr u32(uint32_t v) { return Halide::Internal::make_const(Halide::UInt(3
 // sign_pm1: -1 if x < 0, else +1, so +0, -0 and NaN give +1 (spec section 1).
 inline Expr sign_pm1(const Expr &x) { return select(x < 0.0f, -1.0f, 1.0f); }
 
-// a <= b that is false when a is NaN. Halide canonicalizes a <= b into !(b < a), which is true for NaN
-// even under strict_float; b is never NaN where this is used (a constant, or a validated threshold).
-inline Expr ordered_le(const Expr &a, const Expr &b) { return !is_nan(a) && a <= b; }
+// |x| <= t for a threshold t >= +0 that is not NaN, false when x is NaN, as an integer comparison of bit
+// patterns: on non-negative floats the integer order is the float order, and NaN sorts above +inf.
+// (Halide canonicalizes a float a <= b into !(b < a), which is true for NaN even under strict_float, and
+// combining that with !is_nan(a) makes LLVM pack and unpack boolean vectors.)
+inline Expr abs_le(const Expr &x, const Expr &t) {
+    return (Halide::reinterpret<int32_t>(x) & 0x7fffffff) <= Halide::reinterpret<int32_t>(t);
+}
 
 // [c] as a float, for bitorch's multiply-masks (spec section 1, "Masks").
 inline Expr indicator(const Expr &c) { return select(c, 1.0f, 0.0f); }
