@@ -25,9 +25,11 @@ Expr expm1_nonpositive_f64(const Expr &z) {
     Expr q1011 = f64(c[10]) + r * f64(c[11]);
     Expr poly = ((q23 + r2 * q45) + r4 * (q67 + r2 * q89)) + r8 * q1011;
     Expr p = r + r2 * poly;
-    // Below -40, expm1 rounds to -1 in double; above it k >= -58 and 2^k is a normal double.
-    Expr clamped_k = cast<int64_t>(max(k, f64(-60.0)));
-    Expr scale = reinterpret<double>((clamped_k + 1023) << 52);
+    // 2^k: adding 1.5 * 2^52 + 1023 leaves k + 1023 in the low mantissa bits, and the shift moves them
+    // into the exponent field (x86 before AVX-512 has no vector double-to-int64 conversion). Below -40,
+    // expm1 rounds to -1 in double; above it k >= -58 and 2^k is a normal double.
+    Expr biased = reinterpret<uint64_t>(max(k, f64(-60.0)) + f64(6755399441056767.0));
+    Expr scale = reinterpret<double>(biased << 52);
     return select(z < f64(-40.0), f64(-1.0), scale * p + (scale - f64(1.0)));
 }
 
