@@ -1,0 +1,64 @@
+# The Halide generators: built for and run on the build machine only. Halide comes from the pinned PyPI
+# wheel in .venv (scripts/bootstrap.sh) unless Halide_ROOT (or Halide_DIR and HalideHelpers_DIR) point
+# elsewhere. A cross build (for example the aarch64 preset) cannot run generators built with its own
+# compiler, so it first makes, or reuses, a host build of the generators alone in
+# <build>/host-generators, and imports them from there (Halide's two-build flow).
+#
+# Defines BITQUANT_GENERATOR: the generator executable target for bitquant_add_kernels().
+
+if(NOT Halide_ROOT AND DEFINED ENV{Halide_ROOT})
+  set(Halide_ROOT "$ENV{Halide_ROOT}")
+endif()
+if(NOT Halide_ROOT AND EXISTS "${PROJECT_SOURCE_DIR}/.venv/bin/python3")
+  execute_process(
+    COMMAND "${PROJECT_SOURCE_DIR}/.venv/bin/python3" -c "import halide; print(halide.install_dir())"
+    OUTPUT_VARIABLE venv_halide OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE venv_result)
+  if(venv_result EQUAL 0)
+    set(Halide_ROOT "${venv_halide}")
+  endif()
+endif()
+# The wheel keeps its CMake packages in lib64/cmake, a place CMake does not search by itself.
+foreach(package Halide HalideHelpers)
+  if(NOT ${package}_DIR AND Halide_ROOT)
+    foreach(libdir lib64 lib)
+      if(EXISTS "${Halide_ROOT}/${libdir}/cmake/${package}/${package}Config.cmake")
+        set(${package}_DIR "${Halide_ROOT}/${libdir}/cmake/${package}" CACHE PATH "Halide's ${package} package")
+        break()
+      endif()
+    endforeach()
+  endif()
+endforeach()
+find_package(HalideHelpers 21 REQUIRED)
+
+set(generator_package bitquant-halide_generators)
+if(CMAKE_CROSSCOMPILING AND NOT ${generator_package}_ROOT AND NOT ${generator_package}_DIR)
+  set(host_dir "${PROJECT_BINARY_DIR}/host-generators")
+  message(STATUS "bitquant: building the Halide generators for the build machine in ${host_dir}")
+  set(host_args -S "${PROJECT_SOURCE_DIR}" -B "${host_dir}" -G "${CMAKE_GENERATOR}"
+      -DCMAKE_BUILD_TYPE=Release -DBITQUANT_GENERATORS_ONLY=ON
+      "-DHalide_DIR=${Halide_DIR}" "-DHalideHelpers_DIR=${HalideHelpers_DIR}")
+  if(CMAKE_MAKE_PROGRAM)
+    list(APPEND host_args "-DCMAKE_MAKE_PROGRAM=${CMAKE_MAKE_PROGRAM}")
+  endif()
+  # The host build must not inherit the cross toolchain from the environment.
+  execute_process(COMMAND "${CMAKE_COMMAND}" -E env --unset=CC --unset=CXX "${CMAKE_COMMAND}" ${host_args}
+                  RESULT_VARIABLE host_result OUTPUT_QUIET)
+  if(NOT host_result EQUAL 0)
+    message(FATAL_ERROR "bitquant: configuring the host generator build in ${host_dir} failed")
+  endif()
+  execute_process(COMMAND "${CMAKE_COMMAND}" --build "${host_dir}" --target ${generator_package}
+                  RESULT_VARIABLE host_result OUTPUT_QUIET)
+  if(NOT host_result EQUAL 0)
+    message(FATAL_ERROR "bitquant: building the host generators in ${host_dir} failed")
+  endif()
+  set(${generator_package}_ROOT "${host_dir}")
+  # Rebuild them before any kernel when their sources change.
+  add_custom_target(bitquant_host_generators
+    COMMAND "${CMAKE_COMMAND}" --build "${host_dir}" --target ${generator_package}
+    COMMENT "Updating the host generators" VERBATIM)
+endif()
+
+add_halide_generator(bq_generators
+  PACKAGE_NAME ${generator_package}
+  SOURCES generators/elementwise_generator.cpp generators/quantize_math.cpp schedules/cpu_schedule.cpp)
+set(BITQUANT_GENERATOR bitquant::halide_generators::bq_generators)
