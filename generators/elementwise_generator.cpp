@@ -72,6 +72,36 @@ public:
     std::vector<Expr> specializations() const { return {p1 != 0.0f}; }
 };
 
+// WeightDoReFa's forward as a step function. With a correctly rounded tanh, x -> round((tanh(x) / 2M +
+// 1/2) L) is non-decreasing, so it equals the number of level thresholds t_j <= x (the runtime finds them
+// by bisection, runtime/weightdorefa.c), and the output is that level, 2 (q / L) - 1, as the spec writes it.
+// Counting up to 15 thresholds replaces a double-precision tanh per element. x is never NaN here: a NaN
+// anywhere makes M NaN, and the runtime then runs the weightdorefa kernel instead.
+class WeightDoReFaCount : public Generator<WeightDoReFaCount> {
+public:
+    static constexpr int max_thresholds = 15;  // 4 bits
+    GeneratorInput<Buffer<float, 1>> x{"x"};
+    GeneratorInput<Buffer<float, 1>> thresholds{"thresholds"};
+    GeneratorInput<int32_t> levels{"levels"};  // L = 2^bits - 1, at most max_thresholds
+    GeneratorOutput<Buffer<float, 1>> y{"y"};
+
+    void generate() {
+        Var i("i");
+        Expr v = x(i);
+        Expr count = 0.0f;
+        for (int j = 0; j < max_thresholds; j++) {
+            // !(v < t) is v >= t for non-NaN v; thresholds past L count nothing.
+            count += select(j < levels && !(v < thresholds(j)), 1.0f, 0.0f);
+        }
+        Expr fl = cast<float>(levels);
+        y(i) = 2.0f * (count / fl) - 1.0f;
+        thresholds.dim(0).set_min(0).set_extent(max_thresholds);
+        std::vector<Expr> specializations;
+        for (int l : {1, 3, 7, 15}) specializations.push_back(levels == l);
+        schedule_elementwise(y, i, x.dim(0).extent(), specializations, get_target());
+    }
+};
+
 // GRAD: dx(i) = f(x(i), g(i); p0), then QActivation's gradient cancellation iff threshold > 0, as a
 // select: +0.0 wherever |x| > threshold or x is NaN, whatever g is (spec section 3).
 template<typename Derived>
@@ -174,3 +204,4 @@ HALIDE_REGISTER_GENERATOR(bitquant::ApproxSign, approxsign)
 HALIDE_REGISTER_GENERATOR(bitquant::SteHeaviside, steheaviside)
 HALIDE_REGISTER_GENERATOR(bitquant::SwishSign, swishsign)
 HALIDE_REGISTER_GENERATOR(bitquant::AbsMax, absmax)
+HALIDE_REGISTER_GENERATOR(bitquant::WeightDoReFaCount, weightdorefa_count)

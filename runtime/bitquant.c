@@ -73,13 +73,8 @@ bq_status bq_forward(const bq_quantizer *q, const float *x, float *y, size_t n) 
     if (n == 0) return BQ_OK;
     if (x == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: x is NULL with n = %zu", n);
     if (y == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: y is NULL with n = %zu", n);
-    float p1 = q->scalars.forward_p1;
-    if (q->entry->mapping == BQ_MAP_LEVELS_MAX) {
-        /* WeightDoReFa: the max is global over all n, so it is taken before any output is written. */
-        bq_status status = bq_run_absmax(q->kernels[BQ_FAMILY_absmax].absmax, x, n, &p1);
-        if (status != BQ_OK) return status;
-    }
-    return bq_run_map(q->kernels[q->entry->forward].map, x, q->scalars.forward_p0, p1, y, n);
+    if (q->entry->mapping == BQ_MAP_LEVELS_MAX) return bq_weightdorefa_forward(q->kernels, x, q->scalars.forward_p0, y, n);
+    return bq_run_map(q->kernels[q->entry->forward].map, x, q->scalars.forward_p0, q->scalars.forward_p1, y, n);
 }
 
 bq_status bq_backward(const bq_quantizer *q, const float *x, const float *grad_y, float *grad_x, size_t n) {

@@ -22,11 +22,14 @@ typedef int (*bq_map_fn)(void const *uc, struct halide_buffer_t *x, float p0, fl
 typedef int (*bq_grad_fn)(void const *uc, struct halide_buffer_t *x, struct halide_buffer_t *g, float p0,
                           float threshold, struct halide_buffer_t *dx);
 typedef int (*bq_absmax_fn)(void const *uc, struct halide_buffer_t *x, struct halide_buffer_t *bits);
+typedef int (*bq_count_fn)(void const *uc, struct halide_buffer_t *x, struct halide_buffer_t *thresholds,
+                           int32_t levels, struct halide_buffer_t *y);
 
 typedef union {
     bq_map_fn map;
     bq_grad_fn grad;
     bq_absmax_fn absmax;
+    bq_count_fn count;
 } bq_kernel;
 
 /* One compiled CPU variant: its name and a kernel per family. */
@@ -60,5 +63,11 @@ bq_status bq_run_map(bq_map_fn fn, const float *x, float p0, float p1, float *y,
 bq_status bq_run_grad(bq_grad_fn fn, const float *x, const float *g, float p0, float threshold, float *dx,
                       size_t n);
 bq_status bq_run_absmax(bq_absmax_fn fn, const float *x, size_t n, float *absmax);
+#define BQ_COUNT_THRESHOLDS 15 /* the COUNT kernels' threshold table: WeightDoReFa up to 4 bits */
+bq_status bq_run_count(bq_count_fn fn, const float *x, const float thresholds[BQ_COUNT_THRESHOLDS], int levels,
+                       float *y, size_t n);
+
+/* weightdorefa.c: WeightDoReFa's forward, choosing between its two kernels. */
+bq_status bq_weightdorefa_forward(const bq_kernel *kernels, const float *x, float levels, float *y, size_t n);
 
 #endif

@@ -83,3 +83,22 @@ bq_status bq_run_absmax(bq_absmax_fn fn, const float *x, size_t n, float *absmax
     memcpy(absmax, &best, sizeof best);
     return BQ_OK;
 }
+
+bq_status bq_run_count(bq_count_fn fn, const float *x, const float thresholds[BQ_COUNT_THRESHOLDS], int levels,
+                       float *y, size_t n) {
+    const size_t chunk = bq_max_chunk();
+    halide_buffer_t tb;
+    halide_dimension_t td;
+    describe_floats(&tb, &td, thresholds, BQ_COUNT_THRESHOLDS);
+    for (size_t start = 0; start < n; start += chunk) {
+        size_t len = n - start < chunk ? n - start : chunk;
+        halide_buffer_t xb, yb;
+        halide_dimension_t xd, yd;
+        describe_floats(&xb, &xd, x + start, len);
+        describe_floats(&yb, &yd, y + start, len);
+        bq_call_context call = {0};
+        bq_status status = kernel_status(fn(&call, &xb, &tb, levels, &yb), &call);
+        if (status != BQ_OK) return status;
+    }
+    return BQ_OK;
+}

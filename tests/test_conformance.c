@@ -233,7 +233,8 @@ static size_t make_cases(const test_quantizer *q, test_case *cases, size_t max) 
                 c.large = (SWISH_BETAS[s] == 5.0f && t == 0) || (SWISH_BETAS[s] == 0.3f && t == 2);
             } else if (test_reads(q, "dorefa_bits")) {
                 c.p.dorefa_bits = DOREFA_BITS[s];
-                c.large = (DOREFA_BITS[s] == 1 && t == 0) || (DOREFA_BITS[s] == 8 && t == 2);
+                c.large = (DOREFA_BITS[s] == 1 && t == 0) || (DOREFA_BITS[s] == 4 && t == 1) ||
+                          (DOREFA_BITS[s] == 8 && t == 2); /* 1 and 4 bits: WeightDoReFa's count kernel */
             } else if (test_reads(q, "progressive_scale")) {
                 c.p.progressive_scale = PROGRESSIVE[s].scale;
                 c.p.progressive_alpha = PROGRESSIVE[s].alpha;

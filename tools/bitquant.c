@@ -45,6 +45,7 @@ typedef struct {
     int backward;
     float cancel_threshold;
     int copies_gradient; /* a straight-through backward without cancellation reads g only, never x */
+    int dorefa_bits;     /* 0: the default */
 } bench_case;
 
 typedef struct {
@@ -172,6 +173,12 @@ static const char *roofline_name(traffic_shape shape) {
     return shape == SHAPE_MAP ? "copy" : shape == SHAPE_GRAD ? "read2-write1" : "read+copy";
 }
 
+static void bench_params(const bench_case *c, bq_params *p) {
+    bq_params_init(p);
+    p->cancel_threshold = c->cancel_threshold;
+    if (c->dorefa_bits) p->dorefa_bits = c->dorefa_bits;
+}
+
 static int build_cases(bench_case *cases, int max, const char *only) {
     int count = 0;
     for (size_t i = 0; i < bq_quantizer_count(); i++) {
@@ -188,7 +195,14 @@ static int build_cases(bench_case *cases, int max, const char *only) {
                 c->backward = dir;
                 c->cancel_threshold = thresholds[t];
                 c->copies_gradient = dir && !t && strcmp(info.backward_kernel, "ste") == 0;
+                c->dorefa_bits = 0;
             }
+        }
+        /* WeightDoReFa runs a different kernel above 4 bits: show both. */
+        if (strcmp(info.name, "weightdorefa") == 0 && count < max) {
+            bench_case *c = &cases[count++];
+            *c = (bench_case){.quantizer = info.name, .dorefa_bits = 8};
+            snprintf(c->label, sizeof c->label, "%s.forward[8 bits]", info.name);
         }
     }
     return count;
@@ -240,8 +254,7 @@ static int cmd_bench(const bench_options *o) {
         int reference_samples = n > ((size_t)1 << 20) ? 3 : samples;
         for (int ci = 0; ci < case_count; ci++) {
             bq_params params;
-            bq_params_init(&params);
-            params.cancel_threshold = cases[ci].cancel_threshold;
+            bench_params(&cases[ci], &params);
             runner r = {RUN_REFERENCE, &cases[ci], NULL, &params, &b, 1};
             reference_seconds[ci] = (o->quick && n > ((size_t)1 << 20)) ? -1.0 : time_median(&r, reference_samples);
         }
@@ -254,8 +267,7 @@ static int cmd_bench(const bench_options *o) {
             for (int ci = 0; ci < case_count; ci++) {
                 const bench_case *c = &cases[ci];
                 bq_params params;
-                bq_params_init(&params);
-                params.cancel_threshold = c->cancel_threshold;
+                bench_params(c, &params);
                 bq_quantizer *q = NULL;
                 if (bq_create(c->quantizer, &params, &q) != BQ_OK) {
                     fprintf(stderr, "bitquant bench: %s\n", bq_last_error());

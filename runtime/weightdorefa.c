@@ -1,0 +1,71 @@
+/* WeightDoReFa's forward (spec section 2): M = max |tanh x| over the whole tensor, then
+ * y = 2 (round_half_even((tanh(x) / 2M + 1/2) L) / L) - 1.
+ *
+ * The max comes first (an ABSMAX pass; M = tanh(max |x|) as tanh is monotonic), so y == x works. Then one
+ * of two kernels, with the same results: the weightdorefa kernel evaluates a correctly rounded tanh per
+ * element; at 1 to 4 bits on large inputs, the count kernel instead counts how many of the L level
+ * thresholds each x reaches. The level is a non-decreasing function of x (every step, the correctly
+ * rounded tanh included, is monotonic), so the thresholds, found here by bisection over the floats,
+ * reproduce it exactly. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Below this many elements the bisections (15 x 32 tanh evaluations at most) cost more than they save. */
+#define COUNT_MIN_N ((size_t)1 << 15)
+
+/* The spec's level of x: round_half_even((tanh(x) / 2M + 1/2) L), each step in float32, tanh correctly
+ * rounded (libm's double tanh, then rounded once), as the kernels compute it. */
+static float level_of(float x, float m, float levels) {
+    float t = (float)tanh((double)x);
+    float u = t / (2.0f * m) + 0.5f;
+    return rintf(u * levels);
+}
+
+/* Floats in increasing order as int32 keys: -inf < ... < -0 < +0 < ... < +inf. */
+static int32_t key_of(float x) {
+    int32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return bits >= 0 ? bits : bits ^ INT32_MAX;
+}
+
+static float float_of(int32_t key) {
+    int32_t bits = key >= 0 ? key : key ^ INT32_MAX;
+    float x;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+/* thresholds[j] = the smallest float x whose level is >= j + 1. level(-inf) <= 0 < j + 1 and
+ * level(+inf) >= L (M <= 1), so each bisection has its answer in (-inf, +inf]. */
+static void find_thresholds(float m, int levels, float thresholds[BQ_COUNT_THRESHOLDS]) {
+    for (int j = 0; j < BQ_COUNT_THRESHOLDS; j++) {
+        if (j >= levels) {
+            thresholds[j] = INFINITY; /* never read: the kernel counts only the first L */
+            continue;
+        }
+        int64_t below = key_of(-INFINITY), at = key_of(INFINITY); /* 64-bit: the span exceeds INT32_MAX */
+        while (at - below > 1) {
+            int64_t mid = below + (at - below) / 2;
+            if (level_of(float_of((int32_t)mid), m, (float)levels) >= (float)(j + 1)) at = mid;
+            else below = mid;
+        }
+        thresholds[j] = float_of((int32_t)at);
+    }
+}
+
+bq_status bq_weightdorefa_forward(const bq_kernel *kernels, const float *x, float levels, float *y, size_t n) {
+    float absmax = 0.0f;
+    bq_status status = bq_run_absmax(kernels[BQ_FAMILY_absmax].absmax, x, n, &absmax);
+    if (status != BQ_OK) return status;
+    float m = (float)tanh((double)absmax);
+    /* NaN or an all-zero input makes every output NaN: the tanh kernel computes exactly that. */
+    if (n >= COUNT_MIN_N && levels <= BQ_COUNT_THRESHOLDS && m > 0.0f) {
+        float thresholds[BQ_COUNT_THRESHOLDS];
+        find_thresholds(m, (int)levels, thresholds);
+        return bq_run_count(kernels[BQ_FAMILY_weightdorefa_count].count, x, thresholds, (int)levels, y, n);
+    }
+    return bq_run_map(kernels[BQ_FAMILY_weightdorefa].map, x, levels, absmax, y, n);
+}
