@@ -31,7 +31,8 @@ endforeach()
 find_package(HalideHelpers 21 REQUIRED)
 
 set(generator_package bitquant-halide_generators)
-if(CMAKE_CROSSCOMPILING AND NOT ${generator_package}_ROOT AND NOT ${generator_package}_DIR)
+# -Dbitquant-halide_generators_ROOT=<host build> uses generators built elsewhere instead.
+if(CMAKE_CROSSCOMPILING AND NOT DEFINED CACHE{${generator_package}_ROOT})
   set(host_dir "${PROJECT_BINARY_DIR}/host-generators")
   message(STATUS "bitquant: building the Halide generators for the build machine in ${host_dir}")
   set(host_args -S "${PROJECT_SOURCE_DIR}" -B "${host_dir}" -G "${CMAKE_GENERATOR}"
