@@ -56,6 +56,7 @@ if(CMAKE_CROSSCOMPILING AND NOT DEFINED CACHE{${generator_package}_ROOT})
   # Rebuild them before any kernel when their sources change.
   add_custom_target(bitquant_host_generators
     COMMAND "${CMAKE_COMMAND}" --build "${host_dir}" --target ${generator_package}
+    BYPRODUCTS "${host_dir}/bq_generators"
     COMMENT "Updating the host generators" VERBATIM)
 endif()
 

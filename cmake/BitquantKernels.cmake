@@ -46,7 +46,7 @@ function(bitquant_add_kernels)
         OUTPUT ${outputs}
         COMMAND ${ARG_GENERATOR} -g ${family} -f ${fn} -e object,c_header,assembly,stmt
                 -o "${ARG_OUT_DIR}" target=${target_string}
-        DEPENDS ${ARG_GENERATOR} ${host_generators}
+        DEPENDS ${ARG_GENERATOR} "$<TARGET_FILE:${ARG_GENERATOR}>" ${host_generators}
         COMMENT "Generating ${fn} (${target_string})"
         VERBATIM)
       list(APPEND objects "${ARG_OUT_DIR}/${fn}.o")
@@ -62,7 +62,7 @@ function(bitquant_add_kernels)
   add_custom_command(
     OUTPUT "${runtime_object}"
     COMMAND ${ARG_GENERATOR} -r bq_halide_runtime -e object -o "${ARG_OUT_DIR}" target=${BITQUANT_RUNTIME_TARGET}
-    DEPENDS ${ARG_GENERATOR} ${host_generators}
+    DEPENDS ${ARG_GENERATOR} "$<TARGET_FILE:${ARG_GENERATOR}>" ${host_generators}
     COMMENT "Generating the Halide runtime (${BITQUANT_RUNTIME_TARGET})"
     VERBATIM)
   list(APPEND objects "${runtime_object}")
