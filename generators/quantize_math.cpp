@@ -60,18 +60,19 @@ Expr tanh_f32(const Expr &x) {
 }
 
 Expr swish_grad_core(const Expr &x, const Expr &beta) {
-    // Largest float a with coshf(a) finite (glibc). Above it torch computes num / inf; with s = 0 the
-    // expression below computes exactly that: inner = 2 - a, so (beta * (2 - a)) * 0 * 0 / 1 is a signed
-    // zero, or NaN where beta * (2 - a) overflowed, as bitorch's num does.
+    // Largest float a with coshf(a) finite (glibc). Above it torch computes num / inf; with s = 0 below,
+    // sigma = 1 and w = 0, so num * w is that signed zero, or NaN where num overflowed, as in bitorch.
     const float cosh_finite_max = 89.4159851f;
     Expr a = abs(beta * x);
     // s = exp(-a/2). y = a * (-log2(e)/2) rounds with relative error 6e-8, which moves s by at most
     // 4e-6 relative at a = 89, where the result is below 1e-36 and the tolerance is 1e-6 * beta.
     Expr s = select(a > cosh_finite_max, 0.0f, exp2_small(a * -0.721347520f));
-    Expr e = s * s;
-    Expr one_plus_e = 1.0f + e;
-    Expr inner = 2.0f * one_plus_e - a * (1.0f - e);
-    return (((beta * inner) * s) * (2.0f * s)) / (one_plus_e * one_plus_e * one_plus_e);
+    Expr e = s * s;  // exp(-a): subnormal but not zero up to a = 89.42, so w keeps bitorch's sign and size
+    Expr sigma = 1.0f / (1.0f + e);
+    Expr two_sigma = sigma + sigma;
+    Expr num = beta * (2.0f - a * (two_sigma - 1.0f));  // tanh(a/2) = 2 sigma - 1; bitx tanh(bx/2) = a tanh(a/2)
+    Expr w = two_sigma * (e * sigma);                   // 1 / (1 + cosh a) = 2 sigma (1 - sigma)
+    return num * w;
 }
 
 }  // namespace bitquant

@@ -37,10 +37,10 @@ inline Expr clamp_keep_nan(const Expr &x, float lo, float hi) {
 // Vectorizes; Halide's own float tanh is a scalar libm call per lane.
 Expr tanh_f32(const Expr &x);
 
-// SwishSign's backward core (dx = core * g), spec section 2, with one exp per element:
-// with a = |beta*x| and e = exp(-a), tanh(a/2) = (1-e)/(1+e) and 1 + cosh(a) = (1+e)^2 / (2e), so
-// num/den = beta * (2(1+e) - a(1-e)) * 2e / (1+e)^3. Where torch's cosh overflows (a > 89.41599) its
-// result is num/inf, reproduced exactly, NaN included.
+// SwishSign's backward core (dx = core * g), spec section 2, with one exp per element: with a = |beta x|,
+// e = exp(-a) and sigma = 1 / (1 + e), tanh(a/2) = 2 sigma - 1 and 1 / (1 + cosh a) = 2 sigma (1 - sigma)
+// = 2 sigma (e sigma), so core = num * 2 sigma (e sigma) with bitorch's num = beta (2 - a tanh(a/2)).
+// Where torch's cosh overflows (a > 89.41599) its result is num / inf, reproduced exactly, NaN included.
 Expr swish_grad_core(const Expr &x, const Expr &beta);
 
 }  // namespace bitquant
