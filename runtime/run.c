@@ -1,5 +1,5 @@
 /* Runs generated kernels over host arrays of any length: Halide extents are int32, so n is cut into
- * chunks of at most bq_max_chunk() elements, each described by a 1-D halide_buffer_t over the caller's
+ * chunks of at most bq_max_chunk() elements, each described by 1-D halide_buffer_t's over the caller's
  * memory (no copy, any alignment, in place allowed). */
 #include "call_context.h"
 #include "internal.h"
@@ -27,78 +27,116 @@ static bq_status kernel_status(int result, const bq_call_context *call) {
     return bq_fail(BQ_E_RUNTIME, "kernel failed (Halide error %d): %s", result, message);
 }
 
-bq_status bq_run_map(bq_map_fn fn, const float *x, float p0, float p1, float *y, size_t n) {
+/* One kernel call on elements [start, start + len), with Halide's error handler reporting into call. */
+typedef int (*chunk_fn)(const void *job, size_t start, size_t len, bq_call_context *call);
+
+static bq_status for_each_chunk(size_t n, chunk_fn fn, const void *job) {
     const size_t chunk = bq_max_chunk();
     for (size_t start = 0; start < n; start += chunk) {
         size_t len = n - start < chunk ? n - start : chunk;
-        halide_buffer_t xb, yb;
-        halide_dimension_t xd, yd;
-        describe_floats(&xb, &xd, x + start, len);
-        describe_floats(&yb, &yd, y + start, len);
         bq_call_context call = {0};
-        bq_status status = kernel_status(fn(&call, &xb, p0, p1, &yb), &call);
+        bq_status status = kernel_status(fn(job, start, len, &call), &call);
         if (status != BQ_OK) return status;
     }
     return BQ_OK;
+}
+
+typedef struct {
+    bq_map_fn fn;
+    const float *x;
+    float p0, p1;
+    float *y;
+} map_job;
+
+static int map_chunk(const void *job, size_t start, size_t len, bq_call_context *call) {
+    const map_job *j = job;
+    halide_buffer_t xb, yb;
+    halide_dimension_t xd, yd;
+    describe_floats(&xb, &xd, j->x + start, len);
+    describe_floats(&yb, &yd, j->y + start, len);
+    return j->fn(call, &xb, j->p0, j->p1, &yb);
+}
+
+bq_status bq_run_map(bq_map_fn fn, const float *x, float p0, float p1, float *y, size_t n) {
+    map_job job = {fn, x, p0, p1, y};
+    return for_each_chunk(n, map_chunk, &job);
+}
+
+typedef struct {
+    bq_grad_fn fn;
+    const float *x, *g;
+    float p0, threshold;
+    float *dx;
+} grad_job;
+
+static int grad_chunk(const void *job, size_t start, size_t len, bq_call_context *call) {
+    const grad_job *j = job;
+    halide_buffer_t xb, gb, dxb;
+    halide_dimension_t xd, gd, dxd;
+    describe_floats(&xb, &xd, j->x + start, len);
+    describe_floats(&gb, &gd, j->g + start, len);
+    describe_floats(&dxb, &dxd, j->dx + start, len);
+    return j->fn(call, &xb, &gb, j->p0, j->threshold, &dxb);
 }
 
 bq_status bq_run_grad(bq_grad_fn fn, const float *x, const float *g, float p0, float threshold, float *dx,
                       size_t n) {
-    const size_t chunk = bq_max_chunk();
-    for (size_t start = 0; start < n; start += chunk) {
-        size_t len = n - start < chunk ? n - start : chunk;
-        halide_buffer_t xb, gb, dxb;
-        halide_dimension_t xd, gd, dxd;
-        describe_floats(&xb, &xd, x + start, len);
-        describe_floats(&gb, &gd, g + start, len);
-        describe_floats(&dxb, &dxd, dx + start, len);
-        bq_call_context call = {0};
-        bq_status status = kernel_status(fn(&call, &xb, &gb, p0, threshold, &dxb), &call);
-        if (status != BQ_OK) return status;
-    }
-    return BQ_OK;
+    grad_job job = {fn, x, g, p0, threshold, dx};
+    return for_each_chunk(n, grad_chunk, &job);
 }
 
-/* The abs-max over all chunks, combined as the kernel combines lanes: integer max of |x|'s bits, so a
- * NaN anywhere makes the result NaN (spec section 2, weightdorefa). n must be > 0. */
+typedef struct {
+    bq_absmax_fn fn;
+    const float *x;
+    uint32_t *best; /* combined across chunks as the kernel combines lanes */
+} absmax_job;
+
+static int absmax_chunk(const void *job, size_t start, size_t len, bq_call_context *call) {
+    const absmax_job *j = job;
+    halide_buffer_t xb, bitsb;
+    halide_dimension_t xd;
+    describe_floats(&xb, &xd, j->x + start, len);
+    uint32_t bits = 0;
+    memset(&bitsb, 0, sizeof bitsb);
+    bitsb.host = (uint8_t *)&bits;
+    bitsb.type.code = halide_type_uint;
+    bitsb.type.bits = 32;
+    bitsb.type.lanes = 1;
+    int result = j->fn(call, &xb, &bitsb);
+    if (bits > *j->best) *j->best = bits;
+    return result;
+}
+
+/* The abs-max over all chunks: an integer max of |x|'s bits, so a NaN anywhere makes the result NaN (spec
+ * section 2, weightdorefa). n must be > 0. */
 bq_status bq_run_absmax(bq_absmax_fn fn, const float *x, size_t n, float *absmax) {
-    const size_t chunk = bq_max_chunk();
     uint32_t best = 0;
-    for (size_t start = 0; start < n; start += chunk) {
-        size_t len = n - start < chunk ? n - start : chunk;
-        halide_buffer_t xb, bitsb;
-        halide_dimension_t xd;
-        describe_floats(&xb, &xd, x + start, len);
-        uint32_t bits = 0;
-        memset(&bitsb, 0, sizeof bitsb);
-        bitsb.host = (uint8_t *)&bits;
-        bitsb.type.code = halide_type_uint;
-        bitsb.type.bits = 32;
-        bitsb.type.lanes = 1;
-        bq_call_context call = {0};
-        bq_status status = kernel_status(fn(&call, &xb, &bitsb), &call);
-        if (status != BQ_OK) return status;
-        if (bits > best) best = bits;
-    }
-    memcpy(absmax, &best, sizeof best);
-    return BQ_OK;
+    absmax_job job = {fn, x, &best};
+    bq_status status = for_each_chunk(n, absmax_chunk, &job);
+    if (status == BQ_OK) memcpy(absmax, &best, sizeof best);
+    return status;
+}
+
+typedef struct {
+    bq_count_fn fn;
+    const float *x;
+    const float *thresholds;
+    int levels;
+    float *y;
+} count_job;
+
+static int count_chunk(const void *job, size_t start, size_t len, bq_call_context *call) {
+    const count_job *j = job;
+    halide_buffer_t xb, tb, yb;
+    halide_dimension_t xd, td, yd;
+    describe_floats(&xb, &xd, j->x + start, len);
+    describe_floats(&tb, &td, j->thresholds, BQ_COUNT_THRESHOLDS);
+    describe_floats(&yb, &yd, j->y + start, len);
+    return j->fn(call, &xb, &tb, j->levels, &yb);
 }
 
 bq_status bq_run_count(bq_count_fn fn, const float *x, const float thresholds[BQ_COUNT_THRESHOLDS], int levels,
                        float *y, size_t n) {
-    const size_t chunk = bq_max_chunk();
-    halide_buffer_t tb;
-    halide_dimension_t td;
-    describe_floats(&tb, &td, thresholds, BQ_COUNT_THRESHOLDS);
-    for (size_t start = 0; start < n; start += chunk) {
-        size_t len = n - start < chunk ? n - start : chunk;
-        halide_buffer_t xb, yb;
-        halide_dimension_t xd, yd;
-        describe_floats(&xb, &xd, x + start, len);
-        describe_floats(&yb, &yd, y + start, len);
-        bq_call_context call = {0};
-        bq_status status = kernel_status(fn(&call, &xb, &tb, levels, &yb), &call);
-        if (status != BQ_OK) return status;
-    }
-    return BQ_OK;
+    count_job job = {fn, x, thresholds, levels, y};
+    return for_each_chunk(n, count_chunk, &job);
 }

@@ -197,14 +197,19 @@ float ref_weightdorefa_max(const float *x, size_t n) {
     return m;
 }
 
-bq_status ref_forward(const char *name, const bq_params *p, const float *x, float *y, size_t n) {
+/* The checks ref_forward and ref_backward share: the name, the parameters, and n. */
+static bq_status prepare(const char *name, const bq_params *p, ref_kind *kind, ref_resolved *r) {
     if (name == NULL) return BQ_E_INVALID;
-    ref_kind kind = kind_of(name);
-    if (kind == REF_UNKNOWN) return BQ_E_UNKNOWN;
+    *kind = kind_of(name);
+    if (*kind == REF_UNKNOWN) return BQ_E_UNKNOWN;
+    return resolve(p, r);
+}
+
+bq_status ref_forward(const char *name, const bq_params *p, const float *x, float *y, size_t n) {
+    ref_kind kind;
     ref_resolved r;
-    bq_status status = resolve(p, &r);
-    if (status != BQ_OK) return status;
-    if (n == 0) return BQ_OK;
+    bq_status status = prepare(name, p, &kind, &r);
+    if (status != BQ_OK || n == 0) return status;
     if (x == NULL || y == NULL) return BQ_E_INVALID;
 
     /* The global max is taken before any output is written, so y == x works. */
@@ -229,13 +234,10 @@ bq_status ref_forward(const char *name, const bq_params *p, const float *x, floa
 }
 
 bq_status ref_backward(const char *name, const bq_params *p, const float *x, const float *g, float *dx, size_t n) {
-    if (name == NULL) return BQ_E_INVALID;
-    ref_kind kind = kind_of(name);
-    if (kind == REF_UNKNOWN) return BQ_E_UNKNOWN;
+    ref_kind kind;
     ref_resolved r;
-    bq_status status = resolve(p, &r);
-    if (status != BQ_OK) return status;
-    if (n == 0) return BQ_OK;
+    bq_status status = prepare(name, p, &kind, &r);
+    if (status != BQ_OK || n == 0) return status;
     if (x == NULL || g == NULL || dx == NULL) return BQ_E_INVALID;
 
     for (size_t i = 0; i < n; i++) {
