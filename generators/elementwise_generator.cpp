@@ -12,9 +12,8 @@ using namespace Halide;
 
 // MAP: y(i) = f(x(i); p0, p1). The derived class supplies quantize() and, optionally, the conditions on
 // p0/p1 worth a specialized loop.
-template<typename Derived>
-class MapGenerator : public Generator<Derived> {
-public:
+template <typename Derived> class MapGenerator : public Generator<Derived> {
+  public:
     GeneratorInput<Buffer<float, 1>> x{"x"};
     GeneratorInput<float> p0{"p0"};
     GeneratorInput<float> p1{"p1"};
@@ -31,31 +30,31 @@ public:
 };
 
 class Copy : public MapGenerator<Copy> {
-public:
+  public:
     Expr quantize(const Expr &v) const { return v; }
 };
 
 class Sign : public MapGenerator<Sign> {
-public:
+  public:
     Expr quantize(const Expr &v) const { return sign_pm1(v); }
 };
 
 // SteHeaviside forward: 0, -0 and NaN give -1 (spec section 2).
 class Heaviside : public MapGenerator<Heaviside> {
-public:
+  public:
     Expr quantize(const Expr &v) const { return select(v > 0.0f, 1.0f, -1.0f); }
 };
 
 // InputDoReFa forward, p0 = L = 2^bits - 1: round_half_even(clamp(x, 0, 1) * L) / L.
 class InputDoReFa : public MapGenerator<InputDoReFa> {
-public:
+  public:
     Expr quantize(const Expr &v) const { return round(clamp_keep_nan(v, 0.0f, 1.0f) * p0) / p0; }
 };
 
 // WeightDoReFa's elementwise stage, p0 = L, p1 = max|x| over the whole tensor (NaN if any x is NaN).
 // max|tanh(x)| = tanh(max|x|) because tanh is monotonic, so the global M needs no second tanh pass.
 class WeightDoReFa : public MapGenerator<WeightDoReFa> {
-public:
+  public:
     Expr quantize(const Expr &v) const {
         Expr m = tanh_f32(p1);
         Expr u = tanh_f32(v) / (2.0f * m) + 0.5f;
@@ -65,10 +64,8 @@ public:
 
 // ProgressiveSign forward, p0 = (float)d, p1 = training: hardtanh(x / d) when training, else sign.
 class Progressive : public MapGenerator<Progressive> {
-public:
-    Expr quantize(const Expr &v) const {
-        return select(p1 != 0.0f, clamp_keep_nan(v / p0, -1.0f, 1.0f), sign_pm1(v));
-    }
+  public:
+    Expr quantize(const Expr &v) const { return select(p1 != 0.0f, clamp_keep_nan(v / p0, -1.0f, 1.0f), sign_pm1(v)); }
     std::vector<Expr> specializations() const { return {p1 != 0.0f}; }
 };
 
@@ -78,11 +75,11 @@ public:
 // Counting up to 15 thresholds replaces a double-precision tanh per element. x is never NaN here: a NaN
 // anywhere makes M NaN, and the runtime then runs the weightdorefa kernel instead.
 class WeightDoReFaCount : public Generator<WeightDoReFaCount> {
-public:
-    static constexpr int max_thresholds = 15;  // 4 bits
+  public:
+    static constexpr int max_thresholds = 15; // 4 bits
     GeneratorInput<Buffer<float, 1>> x{"x"};
     GeneratorInput<Buffer<float, 1>> thresholds{"thresholds"};
-    GeneratorInput<int32_t> levels{"levels"};  // L = 2^bits - 1, at most max_thresholds
+    GeneratorInput<int32_t> levels{"levels"}; // L = 2^bits - 1, at most max_thresholds
     GeneratorOutput<Buffer<float, 1>> y{"y"};
 
     void generate() {
@@ -97,16 +94,16 @@ public:
         y(i) = 2.0f * (count / fl) - 1.0f;
         thresholds.dim(0).set_min(0).set_extent(max_thresholds);
         std::vector<Expr> specializations;
-        for (int l : {1, 3, 7, 15}) specializations.push_back(levels == l);
+        for (int l : {1, 3, 7, 15})
+            specializations.push_back(levels == l);
         schedule_elementwise(y, i, x.dim(0).extent(), specializations, get_target());
     }
 };
 
 // GRAD: dx(i) = f(x(i), g(i); p0), then QActivation's gradient cancellation iff threshold > 0, as a
 // select: +0.0 wherever |x| > threshold or x is NaN, whatever g is (spec section 3).
-template<typename Derived>
-class GradGenerator : public Generator<Derived> {
-public:
+template <typename Derived> class GradGenerator : public Generator<Derived> {
+  public:
     GeneratorInput<Buffer<float, 1>> x{"x"};
     GeneratorInput<Buffer<float, 1>> g{"g"};
     GeneratorInput<float> p0{"p0"};
@@ -125,13 +122,13 @@ public:
 
 // The straight-through estimator: the gradient passes unchanged.
 class Ste : public GradGenerator<Ste> {
-public:
+  public:
     Expr gradient(const Expr &, const Expr &gv) const { return gv; }
 };
 
 // ApproxSign backward, in the spec's order: a multiply-mask, so -0 and NaN appear as bitorch's do.
 class ApproxSign : public GradGenerator<ApproxSign> {
-public:
+  public:
     Expr gradient(const Expr &v, const Expr &gv) const {
         Expr a = abs(v);
         Expr slope = 2.0f - 2.0f * a;
@@ -141,13 +138,13 @@ public:
 
 // SteHeaviside backward: g * [|x| <= 1], a multiply-mask.
 class SteHeaviside : public GradGenerator<SteHeaviside> {
-public:
+  public:
     Expr gradient(const Expr &v, const Expr &gv) const { return gv * indicator(abs_le(v, 1.0f)); }
 };
 
 // SwishSign backward, p0 = beta.
 class SwishSign : public GradGenerator<SwishSign> {
-public:
+  public:
     Expr gradient(const Expr &v, const Expr &gv) const { return swish_grad_core(v, p0) * gv; }
 };
 
@@ -155,7 +152,7 @@ public:
 // integer order is the float order and every NaN sorts above +inf, so the maximum propagates NaN exactly
 // as torch.max does, with plain integer max.
 class AbsMax : public Generator<AbsMax> {
-public:
+  public:
     GeneratorInput<Buffer<float, 1>> x{"x"};
     GeneratorOutput<Buffer<uint32_t, 0>> bits{"bits"};
 
@@ -190,8 +187,8 @@ public:
     }
 };
 
-}  // namespace
-}  // namespace bitquant
+} // namespace
+} // namespace bitquant
 
 HALIDE_REGISTER_GENERATOR(bitquant::Copy, copy)
 HALIDE_REGISTER_GENERATOR(bitquant::Sign, sign)

@@ -9,12 +9,13 @@ namespace {
 // expm1(z) in double for z <= 0 (or NaN): z = k*ln2 + r with |r| <= ln2/2, expm1(z) = 2^k * expm1(r) +
 // (2^k - 1), and expm1(r) from its Taylor polynomial to degree 11 (truncation 2e-14 relative).
 Expr expm1_nonpositive_f64(const Expr &z) {
-    auto f64 = [](double v) { return Expr(v); };  // a float64 constant
+    auto f64 = [](double v) { return Expr(v); }; // a float64 constant
     Expr k = round(z * f64(1.4426950408889634));
     Expr r = (z - k * f64(6.93147180369123816490e-01)) - k * f64(1.90821492927058770002e-10);
     // c2 + c3 r + ... + c11 r^9 with c_i = 1/i!, by Estrin's scheme (half the latency of Horner's).
     double c[12] = {1.0, 1.0};
-    for (int i = 2; i < 12; i++) c[i] = c[i - 1] / i;
+    for (int i = 2; i < 12; i++)
+        c[i] = c[i - 1] / i;
     Expr r2 = r * r;
     Expr r4 = r2 * r2;
     Expr r8 = r4 * r4;
@@ -50,12 +51,12 @@ Expr exp2_small(const Expr &y) {
     return reinterpret<float>(reinterpret<int32_t>(poly) + (cast<int32_t>(k) << 23));
 }
 
-}  // namespace
+} // namespace
 
 Expr tanh_f32(const Expr &x) {
     Expr a = cast<double>(abs(x));
     Expr m = expm1_nonpositive_f64(Expr(-2.0) * a);
-    Expr t = cast<float>(abs(-m / (Expr(2.0) + m)));  // correctly rounded but for ~1e-14 relative error
+    Expr t = cast<float>(abs(-m / (Expr(2.0) + m))); // correctly rounded but for ~1e-14 relative error
     return reinterpret<float>(reinterpret<uint32_t>(t) | (reinterpret<uint32_t>(x) & u32(0x80000000u)));
 }
 
@@ -67,12 +68,12 @@ Expr swish_grad_core(const Expr &x, const Expr &beta) {
     // s = exp(-a/2). y = a * (-log2(e)/2) rounds with relative error 6e-8, which moves s by at most
     // 4e-6 relative at a = 89, where the result is below 1e-36 and the tolerance is 1e-6 * beta.
     Expr s = select(a > cosh_finite_max, 0.0f, exp2_small(a * -0.721347520f));
-    Expr e = s * s;  // exp(-a): subnormal but not zero up to a = 89.42, so w keeps bitorch's sign and size
+    Expr e = s * s; // exp(-a): subnormal but not zero up to a = 89.42, so w keeps bitorch's sign and size
     Expr sigma = 1.0f / (1.0f + e);
     Expr two_sigma = sigma + sigma;
-    Expr num = beta * (2.0f - a * (two_sigma - 1.0f));  // tanh(a/2) = 2 sigma - 1; bitx tanh(bx/2) = a tanh(a/2)
-    Expr w = two_sigma * (e * sigma);                   // 1 / (1 + cosh a) = 2 sigma (1 - sigma)
+    Expr num = beta * (2.0f - a * (two_sigma - 1.0f)); // tanh(a/2) = 2 sigma - 1; bitx tanh(bx/2) = a tanh(a/2)
+    Expr w = two_sigma * (e * sigma);                  // 1 / (1 + cosh a) = 2 sigma (1 - sigma)
     return num * w;
 }
 
-}  // namespace bitquant
+} // namespace bitquant

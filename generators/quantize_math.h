@@ -27,9 +27,7 @@ inline Expr abs_le(const Expr &x, const Expr &t) {
 inline Expr indicator(const Expr &c) { return select(c, 1.0f, 0.0f); }
 
 // clamp(x, lo, hi) as torch.clamp and hardtanh do it: NaN stays NaN, -0 stays -0.
-inline Expr clamp_keep_nan(const Expr &x, float lo, float hi) {
-    return select(x < lo, lo, select(x > hi, hi, x));
-}
+inline Expr clamp_keep_nan(const Expr &x, float lo, float hi) { return select(x < lo, lo, select(x > hi, hi, x)); }
 
 // tanh, correctly rounded but for rare inputs: tanh(|x|) = -m / (2 + m) with m = expm1(-2|x|), evaluated in
 // double, and the sign of x restored. bitorch's own tanh (Sleef's vector tanhf, glibc's scalar tanhf) is
@@ -43,4 +41,4 @@ Expr tanh_f32(const Expr &x);
 // Where torch's cosh overflows (a > 89.41599) its result is num / inf, reproduced exactly, NaN included.
 Expr swish_grad_core(const Expr &x, const Expr &beta);
 
-}  // namespace bitquant
+} // namespace bitquant

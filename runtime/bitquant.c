@@ -73,7 +73,8 @@ bq_status bq_forward(const bq_quantizer *q, const float *x, float *y, size_t n) 
     if (n == 0) return BQ_OK;
     if (x == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: x is NULL with n = %zu", n);
     if (y == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: y is NULL with n = %zu", n);
-    if (q->entry->mapping == BQ_MAP_LEVELS_MAX) return bq_weightdorefa_forward(q->kernels, x, q->scalars.forward_p0, y, n);
+    if (q->entry->mapping == BQ_MAP_LEVELS_MAX)
+        return bq_weightdorefa_forward(q->kernels, x, q->scalars.forward_p0, y, n);
     return bq_run_map(q->kernels[q->entry->forward].map, x, q->scalars.forward_p0, q->scalars.forward_p1, y, n);
 }
 
@@ -83,8 +84,8 @@ bq_status bq_backward(const bq_quantizer *q, const float *x, const float *grad_y
     if (x == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: x is NULL with n = %zu", n);
     if (grad_y == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: grad_y is NULL with n = %zu", n);
     if (grad_x == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: grad_x is NULL with n = %zu", n);
-    return bq_run_grad(q->kernels[q->entry->backward].grad, x, grad_y, q->scalars.backward_p0,
-                       q->scalars.threshold, grad_x, n);
+    return bq_run_grad(q->kernels[q->entry->backward].grad, x, grad_y, q->scalars.backward_p0, q->scalars.threshold,
+                       grad_x, n);
 }
 
 bq_status bq_set_num_threads(int n) {

@@ -9,8 +9,7 @@ int bq_cpu_supports(const char *variant) {
     __builtin_cpu_init();
     if (strcmp(variant, "sse41") == 0) return __builtin_cpu_supports("sse4.1");
     if (strcmp(variant, "avx2") == 0) {
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     }
     if (strcmp(variant, "avx512") == 0) {
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&

@@ -53,8 +53,7 @@ static void choose_variant(void) {
         int used = snprintf(select_message, sizeof select_message,
                             "BITQUANT_CPU=%s: no such variant in this build (compiled:", forced);
         for (size_t i = 0; i < variant_count && used > 0 && (size_t)used < sizeof select_message; i++) {
-            used += snprintf(select_message + used, sizeof select_message - (size_t)used, " %s",
-                             bq_variants[i].name);
+            used += snprintf(select_message + used, sizeof select_message - (size_t)used, " %s", bq_variants[i].name);
         }
         if (used > 0 && (size_t)used < sizeof select_message) {
             snprintf(select_message + used, sizeof select_message - (size_t)used, ")");
@@ -85,9 +84,7 @@ size_t bq_max_chunk(void) {
 
 size_t bq_cpu_variant_count(void) { return variant_count; }
 
-const char *bq_cpu_variant_name(size_t index) {
-    return index < variant_count ? bq_variants[index].name : NULL;
-}
+const char *bq_cpu_variant_name(size_t index) { return index < variant_count ? bq_variants[index].name : NULL; }
 
 int bq_cpu_variant_supported(size_t index) {
     return index < variant_count ? bq_cpu_supports(bq_variants[index].name) : -1;

@@ -28,7 +28,8 @@ static void record_halide_error(void *user_context, const char *message) {
     if (atomic_exchange(&call->failed, 1) == 0) {
         snprintf(call->message, sizeof call->message, "%s", message);
         size_t len = strlen(call->message);
-        while (len > 0 && call->message[len - 1] == '\n') call->message[--len] = '\0';
+        while (len > 0 && call->message[len - 1] == '\n')
+            call->message[--len] = '\0';
     }
 }
 

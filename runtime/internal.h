@@ -17,8 +17,7 @@ typedef enum {
 
 /* The C signatures of the three kinds of generated kernel (kernels.def, "Signatures"). Every kernel is
  * compiled with Halide's user_context feature, so its first argument reaches our error handler. */
-typedef int (*bq_map_fn)(void const *uc, struct halide_buffer_t *x, float p0, float p1,
-                         struct halide_buffer_t *y);
+typedef int (*bq_map_fn)(void const *uc, struct halide_buffer_t *x, float p0, float p1, struct halide_buffer_t *y);
 typedef int (*bq_grad_fn)(void const *uc, struct halide_buffer_t *x, struct halide_buffer_t *g, float p0,
                           float threshold, struct halide_buffer_t *dx);
 typedef int (*bq_absmax_fn)(void const *uc, struct halide_buffer_t *x, struct halide_buffer_t *bits);
@@ -60,8 +59,7 @@ bq_status bq_scalars_from_params(const bq_params *p, bq_mapping mapping, bq_scal
 
 /* run.c: runs a kernel over any n, in chunks of at most bq_max_chunk() elements. */
 bq_status bq_run_map(bq_map_fn fn, const float *x, float p0, float p1, float *y, size_t n);
-bq_status bq_run_grad(bq_grad_fn fn, const float *x, const float *g, float p0, float threshold, float *dx,
-                      size_t n);
+bq_status bq_run_grad(bq_grad_fn fn, const float *x, const float *g, float p0, float threshold, float *dx, size_t n);
 bq_status bq_run_absmax(bq_absmax_fn fn, const float *x, size_t n, float *absmax);
 #define BQ_COUNT_THRESHOLDS 15 /* the COUNT kernels' threshold table: WeightDoReFa up to 4 bits */
 bq_status bq_run_count(bq_count_fn fn, const float *x, const float thresholds[BQ_COUNT_THRESHOLDS], int levels,

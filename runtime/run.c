@@ -79,8 +79,7 @@ static int grad_chunk(const void *job, size_t start, size_t len, bq_call_context
     return j->fn(call, &xb, &gb, j->p0, j->threshold, &dxb);
 }
 
-bq_status bq_run_grad(bq_grad_fn fn, const float *x, const float *g, float p0, float threshold, float *dx,
-                      size_t n) {
+bq_status bq_run_grad(bq_grad_fn fn, const float *x, const float *g, float p0, float threshold, float *dx, size_t n) {
     grad_job job = {fn, x, g, p0, threshold, dx};
     return for_each_chunk(n, grad_chunk, &job);
 }

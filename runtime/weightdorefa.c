@@ -49,8 +49,10 @@ static void find_thresholds(float m, int levels, float thresholds[BQ_COUNT_THRES
         int64_t below = key_of(-INFINITY), at = key_of(INFINITY); /* 64-bit: the span exceeds INT32_MAX */
         while (at - below > 1) {
             int64_t mid = below + (at - below) / 2;
-            if (level_of(float_of((int32_t)mid), m, (float)levels) >= (float)(j + 1)) at = mid;
-            else below = mid;
+            if (level_of(float_of((int32_t)mid), m, (float)levels) >= (float)(j + 1))
+                at = mid;
+            else
+                below = mid;
         }
         thresholds[j] = float_of((int32_t)at);
     }

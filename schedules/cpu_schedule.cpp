@@ -31,7 +31,7 @@ void schedule_sized(Stage stage, const Var &i, const Expr &n, const Target &targ
     stage.vectorize(i, width, TailStrategy::GuardWithIf);
 }
 
-}  // namespace
+} // namespace
 
 void schedule_elementwise(Func out, const Var &i, const Expr &n, const std::vector<Expr> &specializations,
                           const Target &target) {
@@ -57,4 +57,4 @@ void schedule_lane_reduction(Func lane_max, const Var &lane, const Var &chunk, c
     lane_max.update().specialize(n >= s.parallel_min).parallel(chunk);
 }
 
-}  // namespace bitquant
+} // namespace bitquant

@@ -9,10 +9,10 @@
 namespace bitquant {
 
 struct CpuSchedule {
-    int vector_multiple;  // vector width = natural float vector size * this (LLVM unrolls the rest)
-    int parallel_min;     // below this many elements the kernel runs on the calling thread alone
-    int tasks;            // above it, the work is cut into about this many parallel chunks...
-    int min_chunk;        // ...of at least this many elements
+    int vector_multiple; // vector width = natural float vector size * this (LLVM unrolls the rest)
+    int parallel_min;    // below this many elements the kernel runs on the calling thread alone
+    int tasks;           // above it, the work is cut into about this many parallel chunks...
+    int min_chunk;       // ...of at least this many elements
 };
 
 CpuSchedule cpu_schedule_for(const Halide::Target &target);
@@ -32,4 +32,4 @@ void schedule_lane_reduction(Halide::Func lane_max, const Halide::Var &lane, con
 int reduction_lanes(const Halide::Target &target);
 Halide::Expr reduction_chunk_blocks(const Halide::Expr &full_blocks, const Halide::Target &target);
 
-}  // namespace bitquant
+} // namespace bitquant

@@ -29,14 +29,10 @@ static ref_kind kind_of(const char *name) {
         const char *name;
         ref_kind kind;
     } kinds[] = {
-        {"identity", REF_IDENTITY},
-        {"sign", REF_SIGN},
-        {"approxsign", REF_APPROXSIGN},
-        {"steheaviside", REF_STEHEAVISIDE},
-        {"swishsign", REF_SWISHSIGN},
-        {"inputdorefa", REF_INPUTDOREFA},
-        {"weightdorefa", REF_WEIGHTDOREFA},
-        {"progressive_sign", REF_PROGRESSIVE_SIGN},
+        {"identity", REF_IDENTITY},         {"sign", REF_SIGN},
+        {"approxsign", REF_APPROXSIGN},     {"steheaviside", REF_STEHEAVISIDE},
+        {"swishsign", REF_SWISHSIGN},       {"inputdorefa", REF_INPUTDOREFA},
+        {"weightdorefa", REF_WEIGHTDOREFA}, {"progressive_sign", REF_PROGRESSIVE_SIGN},
     };
     int in_table = 0;
     for (size_t i = 0; i < sizeof table_names / sizeof table_names[0]; i++) {
@@ -52,10 +48,10 @@ static ref_kind kind_of(const char *name) {
 /* bq_params after bitorch's `or` fallbacks (spec section 0), as the kernels consume them. */
 typedef struct {
     float swish_beta;
-    float levels;      /* L = 2^bits - 1 */
-    float divisor;     /* ProgressiveSign's (float)d */
+    float levels;  /* L = 2^bits - 1 */
+    float divisor; /* ProgressiveSign's (float)d */
     int training;
-    float threshold;   /* cancellation threshold; only read if cancel */
+    float threshold; /* cancellation threshold; only read if cancel */
     int cancel;
 } ref_resolved;
 
@@ -96,7 +92,7 @@ static bq_status resolve(const bq_params *p, ref_resolved *r) {
         p = &d;
     }
     int bits = p->dorefa_bits != 0 ? p->dorefa_bits : 1; /* `bits or config.dorefa_bits` */
-    if (bits < 1 || bits > 24) return BQ_E_INVALID;     /* 2^bits - 1 must be exact in float32 */
+    if (bits < 1 || bits > 24) return BQ_E_INVALID;      /* 2^bits - 1 must be exact in float32 */
     if (isnan(p->progressive_alpha) || p->progressive_alpha < 0.0) return BQ_E_INVALID; /* Python raises */
     r->swish_beta = ref_swish_beta(p);
     r->levels = (float)((1L << bits) - 1);
@@ -218,15 +214,28 @@ bq_status ref_forward(const char *name, const bq_params *p, const float *x, floa
         float v = x[i];
         float out;
         switch (kind) {
-        case REF_IDENTITY: out = v; break;
+        case REF_IDENTITY:
+            out = v;
+            break;
         case REF_SIGN:
         case REF_APPROXSIGN:
-        case REF_SWISHSIGN: out = sign_pm1(v); break;
-        case REF_STEHEAVISIDE: out = v > 0.0f ? 1.0f : -1.0f; break;
-        case REF_INPUTDOREFA: out = inputdorefa(v, r.levels); break;
-        case REF_WEIGHTDOREFA: out = weightdorefa(v, max_abs, r.levels); break;
-        case REF_PROGRESSIVE_SIGN: out = r.training ? progressive_train(v, r.divisor) : sign_pm1(v); break;
-        default: return BQ_E_UNKNOWN;
+        case REF_SWISHSIGN:
+            out = sign_pm1(v);
+            break;
+        case REF_STEHEAVISIDE:
+            out = v > 0.0f ? 1.0f : -1.0f;
+            break;
+        case REF_INPUTDOREFA:
+            out = inputdorefa(v, r.levels);
+            break;
+        case REF_WEIGHTDOREFA:
+            out = weightdorefa(v, max_abs, r.levels);
+            break;
+        case REF_PROGRESSIVE_SIGN:
+            out = r.training ? progressive_train(v, r.divisor) : sign_pm1(v);
+            break;
+        default:
+            return BQ_E_UNKNOWN;
         }
         y[i] = out;
     }
@@ -245,10 +254,18 @@ bq_status ref_backward(const char *name, const bq_params *p, const float *x, con
         float gi = g[i];
         float out;
         switch (kind) {
-        case REF_APPROXSIGN: out = approxsign_grad(v, gi); break;
-        case REF_STEHEAVISIDE: out = steheaviside_grad(v, gi); break;
-        case REF_SWISHSIGN: out = swishsign_grad(v, gi, r.swish_beta); break;
-        default: out = gi; break; /* STE: identity, sign, DoReFa, ProgressiveSign (train and eval) */
+        case REF_APPROXSIGN:
+            out = approxsign_grad(v, gi);
+            break;
+        case REF_STEHEAVISIDE:
+            out = steheaviside_grad(v, gi);
+            break;
+        case REF_SWISHSIGN:
+            out = swishsign_grad(v, gi, r.swish_beta);
+            break;
+        default:
+            out = gi;
+            break; /* STE: identity, sign, DoReFa, ProgressiveSign (train and eval) */
         }
         /* GradientCancellation: where(|x| <= t, act_bwd, 0.0), a select, so +0 outside whatever g is. */
         if (r.cancel && !(fabsf(v) <= r.threshold)) out = 0.0f;

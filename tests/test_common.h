@@ -23,9 +23,7 @@ static const test_quantizer TEST_QUANTIZERS[] = {
 };
 #define TEST_QUANTIZER_COUNT (sizeof TEST_QUANTIZERS / sizeof TEST_QUANTIZERS[0])
 
-static inline int test_reads(const test_quantizer *q, const char *field) {
-    return strstr(q->fields, field) != NULL;
-}
+static inline int test_reads(const test_quantizer *q, const char *field) { return strstr(q->fields, field) != NULL; }
 
 static inline bq_params test_default_params(void) {
     bq_params p;

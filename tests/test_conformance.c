@@ -37,9 +37,17 @@ typedef struct {
     int training;
 } progressive_case;
 static const progressive_case PROGRESSIVE[] = {
-    {0.0, 4, 10, 1},  {0.05, 4, 10, 1}, {0.1, 4, 10, 1},  {0.02, 4, 10, 1} /* T ~ 0.2 */,
-    {0.5, 4, 10, 1},  {1.0, 4, 10, 1},  {3.0, 4, 10, 1} /* T = 1 */, {0.1, 4, 10, 0} /* eval */,
-    {0.3, 2.5, 0 /* the default 10 */, 1}, {0.25, 3, 7, 1}, {-0.01, 4, 10, 1} /* d > 1 */,
+    {0.0, 4, 10, 1},
+    {0.05, 4, 10, 1},
+    {0.1, 4, 10, 1},
+    {0.02, 4, 10, 1} /* T ~ 0.2 */,
+    {0.5, 4, 10, 1},
+    {1.0, 4, 10, 1},
+    {3.0, 4, 10, 1} /* T = 1 */,
+    {0.1, 4, 10, 0} /* eval */,
+    {0.3, 2.5, 0 /* the default 10 */, 1},
+    {0.25, 3, 7, 1},
+    {-0.01, 4, 10, 1} /* d > 1 */,
 };
 #define PROGRESSIVE_COUNT (sizeof PROGRESSIVE / sizeof PROGRESSIVE[0])
 
@@ -52,17 +60,29 @@ typedef struct {
     int large; /* also used at the large length */
 } layout;
 static const layout LAYOUTS[] = {
-    {"aligned", 0, 0, 0, SEPARATE, 1},  {"off1", 1, 1, 1, SEPARATE, 1},     {"off2", 2, 2, 2, SEPARATE, 0},
-    {"off3", 3, 3, 3, SEPARATE, 0},     {"mixed", 1, 3, 2, SEPARATE, 0},    {"out=x", 0, 0, 0, OUT_IS_X, 1},
-    {"out=x+3", 3, 1, 3, OUT_IS_X, 0},  {"out=g", 0, 0, 0, OUT_IS_G, 1},    {"out=g+2", 1, 2, 2, OUT_IS_G, 0},
+    {"aligned", 0, 0, 0, SEPARATE, 1}, {"off1", 1, 1, 1, SEPARATE, 1},  {"off2", 2, 2, 2, SEPARATE, 0},
+    {"off3", 3, 3, 3, SEPARATE, 0},    {"mixed", 1, 3, 2, SEPARATE, 0}, {"out=x", 0, 0, 0, OUT_IS_X, 1},
+    {"out=x+3", 3, 1, 3, OUT_IS_X, 0}, {"out=g", 0, 0, 0, OUT_IS_G, 1}, {"out=g+2", 1, 2, 2, OUT_IS_G, 0},
 };
 #define LAYOUT_COUNT (sizeof LAYOUTS / sizeof LAYOUTS[0])
 
 /* Input families. The general ones serve every quantizer; WeightDoReFa's global max needs its own. */
-typedef enum { F_EDGE, F_UNIFORM, F_SMALL, F_WIDE, F_GENERAL_END, W_NANFREE = F_GENERAL_END, W_ONE_NAN, W_ZEROS,
-               W_UNIFORM, W_SMALL, W_WIDE, F_END } family;
-static const char *const FAMILY_NAMES[] = {"edge", "uniform3", "small", "wide", "nanfree", "onenan", "zeros",
-                                           "uniform3", "small", "wide"};
+typedef enum {
+    F_EDGE,
+    F_UNIFORM,
+    F_SMALL,
+    F_WIDE,
+    F_GENERAL_END,
+    W_NANFREE = F_GENERAL_END,
+    W_ONE_NAN,
+    W_ZEROS,
+    W_UNIFORM,
+    W_SMALL,
+    W_WIDE,
+    F_END
+} family;
+static const char *const FAMILY_NAMES[] = {"edge",   "uniform3", "small",    "wide",  "nanfree",
+                                           "onenan", "zeros",    "uniform3", "small", "wide"};
 
 static int passed, failed, printed;
 /* Failed checks per quantizer and direction; at most PRINTED_PER_KIND lines for each. */
@@ -102,15 +122,16 @@ static void add_edge_near(float v, int ulps) {
 
 /* The spec's edge values (sections 2 and 5) and the points where each formula changes behaviour. */
 static void build_edges(void) {
-    const float singles[] = {INFINITY, 3e38f, 2.0f, 1.00000012f, 1.0f, 0.5f, 0.0f, 5e-8f, 1.3f, FLT_MAX,
-                             FLT_MIN, 1e-40f, 1e-45f, 1e-7f, 5.9e-8f, 6e-8f, 0x1p-24f, 0x1p-25f, 9.0f, 9.01f,
-                             9.02f, 17.0f, 17.4f, 17.5f, 17.6f, 17.74f, 18.0f, 1e37f, 2e37f, 1.4e37f, 88.0f,
-                             89.0f, 89.5f};
-    for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++) add_edge_near(singles[i], 1);
+    const float singles[] = {INFINITY, 3e38f,   2.0f,    1.00000012f, 1.0f,  0.5f,    0.0f,  5e-8f,    1.3f,
+                             FLT_MAX,  FLT_MIN, 1e-40f,  1e-45f,      1e-7f, 5.9e-8f, 6e-8f, 0x1p-24f, 0x1p-25f,
+                             9.0f,     9.01f,   9.02f,   17.0f,       17.4f, 17.5f,   17.6f, 17.74f,   18.0f,
+                             1e37f,    2e37f,   1.4e37f, 88.0f,       89.0f, 89.5f};
+    for (size_t i = 0; i < sizeof singles / sizeof singles[0]; i++)
+        add_edge_near(singles[i], 1);
     add_edge(NAN);
-    add_edge(copysignf(NAN, -1.0f));                   /* a NaN with its sign bit set */
-    add_edge(test_float_from_bits(0x7fc12345u));       /* a NaN with a payload */
-    add_edge_near(0x1p127f, 2);                        /* |x| >= 2^127: 2|x| overflows in approxsign */
+    add_edge(copysignf(NAN, -1.0f));             /* a NaN with its sign bit set */
+    add_edge(test_float_from_bits(0x7fc12345u)); /* a NaN with a payload */
+    add_edge_near(0x1p127f, 2);                  /* |x| >= 2^127: 2|x| overflows in approxsign */
     add_edge_near(1.0f, 2);
     /* Every InputDoReFa tie point (2k+1)/(2L), L = 1, 3, 15, 255, and its neighbours. */
     const int levels[] = {1, 3, 15, 255};
@@ -150,8 +171,8 @@ static void build_edges(void) {
 
 /* Gradients: mostly ordinary values, with ±0, ±inf, NaN, huge and tiny ones among them. */
 static void make_gradients(test_rng *r, float *g, size_t n) {
-    static const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -1.0f, 1.0f, 3e38f, -3e38f,
-                                     1e-30f, -1e-40f, 65504.0f, 0.5f, -2.0f};
+    static const float specials[] = {0.0f,  -0.0f,  INFINITY, -INFINITY, NAN,      -1.0f, 1.0f,
+                                     3e38f, -3e38f, 1e-30f,   -1e-40f,   65504.0f, 0.5f,  -2.0f};
     for (size_t i = 0; i < n; i++) {
         uint32_t pick = test_rng_below(r, 100);
         if (pick < 12) {
@@ -166,9 +187,12 @@ static void make_gradients(test_rng *r, float *g, size_t n) {
 
 static float random_of_scale(test_rng *r, int scale) {
     switch (scale) {
-    case 0: return test_rng_uniform(r, -3.0f, 3.0f);
-    case 1: return test_rng_uniform(r, -0.01f, 0.01f);
-    default: return test_rng_wide(r);
+    case 0:
+        return test_rng_uniform(r, -3.0f, 3.0f);
+    case 1:
+        return test_rng_uniform(r, -0.01f, 0.01f);
+    default:
+        return test_rng_wide(r);
     }
 }
 
@@ -181,13 +205,27 @@ static void make_inputs(test_rng *r, family f, float *x, size_t n) {
         case F_EDGE:
         case W_NANFREE:
             x[i] = test_rng_below(r, 100) < 40 ? pool[test_rng_below(r, (uint32_t)pool_count)]
-                                                : random_of_scale(r, (int)test_rng_below(r, 3));
+                                               : random_of_scale(r, (int)test_rng_below(r, 3));
             break;
-        case F_UNIFORM: case W_UNIFORM: case W_ONE_NAN: x[i] = random_of_scale(r, 0); break;
-        case F_SMALL: case W_SMALL: x[i] = random_of_scale(r, 1); break;
-        case F_WIDE: case W_WIDE: x[i] = random_of_scale(r, 2); break;
-        case W_ZEROS: x[i] = test_rng_below(r, 2) ? 0.0f : -0.0f; break;
-        default: x[i] = 0.0f; break;
+        case F_UNIFORM:
+        case W_UNIFORM:
+        case W_ONE_NAN:
+            x[i] = random_of_scale(r, 0);
+            break;
+        case F_SMALL:
+        case W_SMALL:
+            x[i] = random_of_scale(r, 1);
+            break;
+        case F_WIDE:
+        case W_WIDE:
+            x[i] = random_of_scale(r, 2);
+            break;
+        case W_ZEROS:
+            x[i] = test_rng_below(r, 2) ? 0.0f : -0.0f;
+            break;
+        default:
+            x[i] = 0.0f;
+            break;
         }
     }
     if ((f == F_EDGE || f == W_NANFREE) && n >= pool_count) {
@@ -278,8 +316,8 @@ static void report(const test_case *c, const char *what, const char *desc, int b
     }
 }
 
-static void run_check(const bq_quantizer *lib, const test_case *c, const char *desc, int backward, family fam,
-                      size_t n, const layout *l, workspace *w) {
+static void run_check(const bq_quantizer *lib, const test_case *c, const char *desc, int backward, family fam, size_t n,
+                      const layout *l, workspace *w) {
     float *x = test_buffer_at(&w->x, l->off_x);
     float *g = test_buffer_at(&w->g, l->off_g);
     float *out;

@@ -30,7 +30,8 @@ static int has_word(const char *msg, const char *word) {
     size_t m = strlen(msg), w = strlen(word);
     for (size_t i = 0; i + w <= m; i++) {
         size_t k = 0;
-        while (k < w && tolower((unsigned char)msg[i + k]) == tolower((unsigned char)word[k])) k++;
+        while (k < w && tolower((unsigned char)msg[i + k]) == tolower((unsigned char)word[k]))
+            k++;
         if (k < w) continue;
         int before = i > 0 && (isalnum((unsigned char)msg[i - 1]) || msg[i - 1] == '_');
         int after = i + w < m && (isalnum((unsigned char)msg[i + w]) || msg[i + w] == '_');
@@ -130,16 +131,16 @@ static void check_call_errors(const char *name) {
         return;
     }
     char what[160];
-#define EXPECT_CALL(call, words, label)                                                                              \
-    do {                                                                                                             \
-        memset(out, TEST_GUARD_BYTE, sizeof out);                                                                    \
-        bq_status s_ = (call);                                                                                       \
-        snprintf(what, sizeof what, "%s %s: status %d, want BQ_E_INVALID", name, label, (int)s_);                  \
-        check(s_ == BQ_E_INVALID, what);                                                                             \
-        snprintf(what, sizeof what, "%s %s: message should name %s", name, label, words);                           \
-        check(names_problem(words), what);                                                                           \
-        snprintf(what, sizeof what, "%s %s: output was written", name, label);                                      \
-        check(untouched(out, N), what);                                                                              \
+#define EXPECT_CALL(call, words, label)                                                           \
+    do {                                                                                          \
+        memset(out, TEST_GUARD_BYTE, sizeof out);                                                 \
+        bq_status s_ = (call);                                                                    \
+        snprintf(what, sizeof what, "%s %s: status %d, want BQ_E_INVALID", name, label, (int)s_); \
+        check(s_ == BQ_E_INVALID, what);                                                          \
+        snprintf(what, sizeof what, "%s %s: message should name %s", name, label, words);         \
+        check(names_problem(words), what);                                                        \
+        snprintf(what, sizeof what, "%s %s: output was written", name, label);                    \
+        check(untouched(out, N), what);                                                           \
     } while (0)
     EXPECT_CALL(bq_forward(NULL, x, out, N), "null|quantizer|q", "bq_forward(NULL quantizer)");
     EXPECT_CALL(bq_forward(q, NULL, out, N), "null|x", "bq_forward(x NULL)");
@@ -197,7 +198,8 @@ static void check_parameter_conventions(void) {
     ok = ok && bq_create("swishsign", &p, &q5) == BQ_OK;
     ok = ok && bq_backward(q0, x, g, dx0, N) == BQ_OK && bq_backward(q5, x, g, dx5, N) == BQ_OK;
     ok = ok && ref_backward("swishsign", &p, x, g, want, N) == BQ_OK;
-    for (int i = 0; ok && i < N; i++) ok = ref_same(dx0[i], dx5[i]) && ref_swish_close(dx0[i], want[i], 5.0f, g[i]);
+    for (int i = 0; ok && i < N; i++)
+        ok = ref_same(dx0[i], dx5[i]) && ref_swish_close(dx0[i], want[i], 5.0f, g[i]);
     check(ok, "swish_beta 0 behaves as 5");
     bq_destroy(q0);
     bq_destroy(q5);
@@ -209,7 +211,8 @@ static void check_parameter_conventions(void) {
         p = test_default_params();
         p.cancel_threshold = thresholds[t];
         ok = bq_create("sign", &p, &q) == BQ_OK && bq_backward(q, x, g, dx, N) == BQ_OK;
-        for (int i = 0; ok && i < N; i++) ok = ref_same(dx[i], g[i]); /* sign's STE: dx = g everywhere */
+        for (int i = 0; ok && i < N; i++)
+            ok = ref_same(dx[i], g[i]); /* sign's STE: dx = g everywhere */
         char what[80];
         snprintf(what, sizeof what, "cancel_threshold %g means no cancellation", thresholds[t]);
         check(ok, what);
@@ -228,7 +231,8 @@ static void check_recovery(void) {
     float y[4];
     q = NULL;
     int ok = bq_create("sign", NULL, &q) == BQ_OK && bq_forward(q, x, y, 4) == BQ_OK;
-    for (int i = 0; ok && i < 4; i++) ok = ref_same(y[i], want[i]);
+    for (int i = 0; ok && i < 4; i++)
+        ok = ref_same(y[i], want[i]);
     check(ok, "a successful call after a failure works");
     const char *msg = bq_last_error();
     check(msg != NULL && (msg[0] == '\0' || strcmp(msg, previous) == 0),

@@ -32,8 +32,10 @@ int main(void) {
     }
     bq_destroy(sign);
     size_t plus = 0;
-    for (size_t i = 0; i < n; i++) plus += x[i] == 1.0f;
-    if (x[0] == -1.0f && plus == n - 1) passed++;
+    for (size_t i = 0; i < n; i++)
+        plus += x[i] == 1.0f;
+    if (x[0] == -1.0f && plus == n - 1)
+        passed++;
     else {
         failed++;
         printf("FAIL sign forward over %zu elements: x[0] = %g, %zu of %zu are +1\n", n, x[0], plus, n - 1);
@@ -53,12 +55,14 @@ int main(void) {
     }
     bq_destroy(wd);
     size_t right = 0;
-    for (size_t i = 1; i + 1 < n; i++) right += ref_same(x[i], want[0]);
-    if (ref_same(x[0], want[1]) && ref_same(x[n - 1], want[2]) && right == n - 2) passed++;
+    for (size_t i = 1; i + 1 < n; i++)
+        right += ref_same(x[i], want[0]);
+    if (ref_same(x[0], want[1]) && ref_same(x[n - 1], want[2]) && right == n - 2)
+        passed++;
     else {
         failed++;
-        printf("FAIL weightdorefa forward over %zu elements: %zu of %zu are %a (x[0] = %a, want %a)\n", n, right,
-               n - 2, want[0], x[0], want[1]);
+        printf("FAIL weightdorefa forward over %zu elements: %zu of %zu are %a (x[0] = %a, want %a)\n", n, right, n - 2,
+               want[0], x[0], want[1]);
     }
     free(x);
     printf("huge: %d passed, %d failed\n", passed, failed);

@@ -68,8 +68,8 @@ static void check_quantizer(const char *name, const bq_params *p, const char *la
         fill(r, b->x, b->g, n, strcmp(name, "weightdorefa") == 0);
         for (int backward = 0; backward <= 1; backward++) {
             bq_status s = backward ? bq_backward(q, b->x, b->g, b->out, n) : bq_forward(q, b->x, b->out, n);
-            bq_status rs = backward ? ref_backward(name, p, b->x, b->g, b->ref, n)
-                                    : ref_forward(name, p, b->x, b->ref, n);
+            bq_status rs =
+                backward ? ref_backward(name, p, b->x, b->g, b->ref, n) : ref_forward(name, p, b->x, b->ref, n);
             size_t i = 0;
             int ok = s == BQ_OK && rs == BQ_OK && outputs_match(name, p, backward, b->x, b->g, b->out, b->ref, n, &i);
             snprintf(what, sizeof what, "%s %s n=%zu: status %d, i=%zu x=%a g=%a ours=%a ref=%a", label,
@@ -85,7 +85,8 @@ static void check_weightdorefa_at(int bits, size_t n, size_t where, float specia
                                   test_rng *r, const char *label) {
     bq_params p = test_default_params();
     p.dorefa_bits = bits;
-    for (size_t i = 0; i < n; i++) b->x[i] = test_rng_uniform(r, -0.5f, 0.5f);
+    for (size_t i = 0; i < n; i++)
+        b->x[i] = test_rng_uniform(r, -0.5f, 0.5f);
     b->x[where] = special;
     ref_forward("weightdorefa", &p, b->x, b->ref, n);
     bq_quantizer *q = NULL;
@@ -133,7 +134,8 @@ static void check_weightdorefa_global(size_t chunk, buffers *b, test_rng *r) {
         }
         /* Self-check on the longest length: the data tells a per-chunk max from the global one. */
         size_t n = LENGTHS[LENGTH_COUNT - 1];
-        for (size_t i = 0; i < n; i++) b->x[i] = test_rng_uniform(r, -0.5f, 0.5f);
+        for (size_t i = 0; i < n; i++)
+            b->x[i] = test_rng_uniform(r, -0.5f, 0.5f);
         b->x[n - 1] = 2.5f;
         char what[96];
         snprintf(what, sizeof what, "self-check: a per-chunk max would change weightdorefa %db", bits[k]);

@@ -160,13 +160,17 @@ int main(void) {
         return 77;
     }
     worker workers[THREADS] = {
-        {.id = 0, .errors = PROVOKES_NOTHING,
+        {.id = 0,
+         .errors = PROVOKES_NOTHING,
          .jobs = {{"sign", params(5, 1, 0, 0), 1000}, {"swishsign", params(5, 1, 0, 1.0f), 777}}},
-        {.id = 1, .errors = PROVOKES_BITS,
+        {.id = 1,
+         .errors = PROVOKES_BITS,
          .jobs = {{"weightdorefa", params(5, 4, 0, 0), 4099}, {"approxsign", params(5, 1, 0, 1.0f), 33}}},
-        {.id = 2, .errors = PROVOKES_NOTHING,
+        {.id = 2,
+         .errors = PROVOKES_NOTHING,
          .jobs = {{"inputdorefa", params(5, 2, 0, 0), 100000}, {"progressive_sign", params(5, 1, 0.02, 1.3f), 65}}},
-        {.id = 3, .errors = PROVOKES_BETA,
+        {.id = 3,
+         .errors = PROVOKES_BETA,
          .jobs = {{"steheaviside", params(5, 1, 0, 0), 12345}, {"identity", params(5, 1, 0, 0.5f), 1}}},
     };
     pthread_t threads[THREADS];

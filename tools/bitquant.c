@@ -20,7 +20,8 @@ static int cmd_list(void) {
     for (size_t i = 0; i < bq_cpu_variant_count(); i++) {
         const char *name = bq_cpu_variant_name(i);
         int is_active = active_status == BQ_OK && strcmp(name, active) == 0;
-        printf("  %-8s %s%s\n", name, bq_cpu_variant_supported(i) ? "supported by this CPU" : "not supported by this CPU",
+        printf("  %-8s %s%s\n", name,
+               bq_cpu_variant_supported(i) ? "supported by this CPU" : "not supported by this CPU",
                is_active ? ", active" : "");
     }
     if (active_status != BQ_OK) printf("  no active variant: %s\n", bq_last_error());
@@ -115,7 +116,7 @@ static int run_once(const runner *r) {
 
 /* Calls per timed sample, so that a sample lasts >= ~2 ms; 0 if the runner fails. */
 static int calibrate(const runner *r) {
-    if (run_once(r) != 0) return 0;  // warm-up, and fail fast
+    if (run_once(r) != 0) return 0; // warm-up, and fail fast
     double start = now_seconds();
     run_once(r);
     double one = now_seconds() - start;
@@ -124,7 +125,8 @@ static int calibrate(const runner *r) {
 
 static double sample(const runner *r, int reps) {
     double start = now_seconds();
-    for (int k = 0; k < reps; k++) run_once(r);
+    for (int k = 0; k < reps; k++)
+        run_once(r);
     return (now_seconds() - start) / reps;
 }
 
@@ -134,7 +136,8 @@ static double time_median(const runner *r, int samples) {
     if (reps == 0) return -1.0;
     double times[64];
     if (samples > 64) samples = 64;
-    for (int s = 0; s < samples; s++) times[s] = sample(r, reps);
+    for (int s = 0; s < samples; s++)
+        times[s] = sample(r, reps);
     return median(times, samples);
 }
 
@@ -214,7 +217,7 @@ static void fill(buffers *b, size_t n) {
         state ^= state << 13, state ^= state >> 17, state ^= state << 5;
         b->x[i] = ((float)(state >> 8) / 16777216.0f) * 6.0f - 3.0f;
         b->g[i] = ((float)(state & 0xffff) / 65536.0f) - 0.5f;
-        b->out[i] = 0.0f;  // touches every page before timing
+        b->out[i] = 0.0f; // touches every page before timing
     }
 }
 
@@ -231,12 +234,15 @@ static int cmd_bench(const bench_options *o) {
         return 2;
     }
     const int samples = o->quick ? 5 : 15;
-    if (o->json) printf("{\"variant\": \"%s\", \"samples\": %d, \"results\": [\n", active, samples);
+    if (o->json)
+        printf("{\"variant\": \"%s\", \"samples\": %d, \"results\": [\n", active, samples);
     else {
-        printf("bitquant bench: variant %s, median of %d samples; GB/s counts bytes read + written;\n", active, samples);
-        printf("xroof = median over rounds of roofline time / kernel time, the two timed alternately; xC = plain C reference time / kernel time (1 thread C)\n\n");
-        printf("%-32s %9s %3s %10s %7s %13s %8s %6s %7s\n", "kernel", "n", "thr", "median us", "GB/s",
-               "roofline", "roof GB/s", "xroof", "xC");
+        printf("bitquant bench: variant %s, median of %d samples; GB/s counts bytes read + written;\n", active,
+               samples);
+        printf("xroof = median over rounds of roofline time / kernel time, the two timed alternately; xC = plain C "
+               "reference time / kernel time (1 thread C)\n\n");
+        printf("%-32s %9s %3s %10s %7s %13s %8s %6s %7s\n", "kernel", "n", "thr", "median us", "GB/s", "roofline",
+               "roof GB/s", "xroof", "xC");
     }
     int first = 1;
     for (int si = 0; si < o->size_count; si++) {
@@ -292,14 +298,19 @@ static int cmd_bench(const bench_options *o) {
                            "\"roofline\": \"%s\", \"roofline_gbps\": %.2f, \"ratio_roofline\": %.3f, ",
                            first ? "" : ",\n", c->label, n, threads, t.kernel * 1e6, gbps, roofline_name(shape),
                            roof_gbps, t.ratio);
-                    if (isnan(vs_c)) printf("\"plain_c_us\": null, \"speedup_vs_plain_c\": null}");
-                    else printf("\"plain_c_us\": %.3f, \"speedup_vs_plain_c\": %.2f}", reference_seconds[ci] * 1e6, vs_c);
+                    if (isnan(vs_c))
+                        printf("\"plain_c_us\": null, \"speedup_vs_plain_c\": null}");
+                    else
+                        printf("\"plain_c_us\": %.3f, \"speedup_vs_plain_c\": %.2f}", reference_seconds[ci] * 1e6,
+                               vs_c);
                     first = 0;
                 } else {
                     printf("%-32s %9zu %3d %10.1f %7.2f %13s %8.2f %6.2f ", c->label, n, threads, t.kernel * 1e6, gbps,
                            roofline_name(shape), roof_gbps, t.ratio);
-                    if (isnan(vs_c)) printf("%7s\n", "-");
-                    else printf("%7.1f\n", vs_c);
+                    if (isnan(vs_c))
+                        printf("%7s\n", "-");
+                    else
+                        printf("%7.1f\n", vs_c);
                 }
                 fflush(stdout);
             }
@@ -318,7 +329,7 @@ static int parse_list(const char *text, size_t *out, int max) {
     for (char *tok = strtok_r(copy, ",", &save); tok && count < max; tok = strtok_r(NULL, ",", &save)) {
         char *end = NULL;
         unsigned long long v = strtoull(tok, &end, 0);
-        if (*end == '^') v = 1ull << strtoull(end + 1, &end, 10);  // "2^24"
+        if (*end == '^') v = 1ull << strtoull(end + 1, &end, 10); // "2^24"
         if (*end != '\0' || v == 0) {
             free(copy);
             return -1;
@@ -330,12 +341,11 @@ static int parse_list(const char *text, size_t *out, int max) {
 }
 
 static int usage(void) {
-    fprintf(stderr,
-            "usage: bitquant list\n"
-            "       bitquant bench [--quick] [--json] [--sizes 2^16,2^24] [--threads 1,2] [--quantizer NAME]\n"
-            "  list   quantizers, their kernels and parameters, compiled CPU variants and the active one\n"
-            "  bench  median time, GB/s, ratio to same-run rooflines and speedup over plain C, per kernel\n"
-            "         (default sizes 2^16 and 2^24, threads 1 and 2; --quick: 2^16 and 2^20, 5 samples)\n");
+    fprintf(stderr, "usage: bitquant list\n"
+                    "       bitquant bench [--quick] [--json] [--sizes 2^16,2^24] [--threads 1,2] [--quantizer NAME]\n"
+                    "  list   quantizers, their kernels and parameters, compiled CPU variants and the active one\n"
+                    "  bench  median time, GB/s, ratio to same-run rooflines and speedup over plain C, per kernel\n"
+                    "         (default sizes 2^16 and 2^24, threads 1 and 2; --quick: 2^16 and 2^20, 5 samples)\n");
     return 2;
 }
 
@@ -348,8 +358,10 @@ int main(int argc, char **argv) {
     o.threads[0] = 1, o.threads[1] = 2, o.thread_count = 2;
     int sizes_given = 0;
     for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) o.quick = 1;
-        else if (strcmp(argv[i], "--json") == 0) o.json = 1;
+        if (strcmp(argv[i], "--quick") == 0)
+            o.quick = 1;
+        else if (strcmp(argv[i], "--json") == 0)
+            o.json = 1;
         else if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
             o.size_count = parse_list(argv[++i], o.sizes, 8);
             sizes_given = 1;
@@ -358,9 +370,12 @@ int main(int argc, char **argv) {
             size_t t[4];
             o.thread_count = parse_list(argv[++i], t, 4);
             if (o.thread_count <= 0) return usage();
-            for (int k = 0; k < o.thread_count; k++) o.threads[k] = (int)t[k];
-        } else if (strcmp(argv[i], "--quantizer") == 0 && i + 1 < argc) o.only = argv[++i];
-        else return usage();
+            for (int k = 0; k < o.thread_count; k++)
+                o.threads[k] = (int)t[k];
+        } else if (strcmp(argv[i], "--quantizer") == 0 && i + 1 < argc)
+            o.only = argv[++i];
+        else
+            return usage();
     }
     if (o.quick && !sizes_given) o.sizes[1] = (size_t)1 << 20;
     return cmd_bench(&o);

@@ -26,10 +26,12 @@ static void run_part(job *j, int part) {
     float best = 0.0f;
     switch (j->op) {
     case OP_COPY:
-        for (size_t i = begin; i < end; i++) y[i] = x[i];
+        for (size_t i = begin; i < end; i++)
+            y[i] = x[i];
         break;
     case OP_ADD:
-        for (size_t i = begin; i < end; i++) y[i] = x[i] + g[i];
+        for (size_t i = begin; i < end; i++)
+            y[i] = x[i] + g[i];
         break;
     case OP_READ: {
         /* An integer max of |x|'s bits, as the abs-max kernel computes it: vectorizes without fast-math. */
@@ -57,7 +59,8 @@ static void *worker(void *arg) {
     unsigned long seen = 0;
     pthread_mutex_lock(&lock);
     for (;;) {
-        while (generation == seen) pthread_cond_wait(&wake, &lock);
+        while (generation == seen)
+            pthread_cond_wait(&wake, &lock);
         seen = generation;
         job *j = current;
         if (part >= j->parts) continue;
@@ -90,7 +93,8 @@ static void run(job *j, int threads) {
     pthread_mutex_unlock(&lock);
     run_part(j, 0);
     pthread_mutex_lock(&lock);
-    while (pending > 0) pthread_cond_wait(&done, &lock);
+    while (pending > 0)
+        pthread_cond_wait(&done, &lock);
     pthread_mutex_unlock(&lock);
 }
 
@@ -108,6 +112,7 @@ float roofline_read(const float *x, size_t n, int threads) {
     job j = {.op = OP_READ, .x = x, .n = n};
     run(&j, threads);
     float best = 0.0f;
-    for (int p = 0; p < j.parts; p++) best = best > j.partial[p] ? best : j.partial[p];
+    for (int p = 0; p < j.parts; p++)
+        best = best > j.partial[p] ? best : j.partial[p];
     return best; /* only to keep the loads alive */
 }
