@@ -4,11 +4,11 @@ namespace bitquant {
 
 using namespace Halide;
 
-// Measured on a 2-core AMD EPYC (PERF-NOTES.md): threads do not pay below about 2^17-2^18 elements,
-// and at 2^24 sensible chunk, vector and unroll choices lie within 1.04-1.3x of each other.
+// Threads do not pay below about 2^17-2^18 elements on a 2-core AMD EPYC (PERF-NOTES.md). Vector
+// multiples: 4 x 8 lanes measured best on AVX2 (Zen 3; x2 and x8 were 5-25% slower on SwishSign); AVX-512
+// keeps 32 lanes (2 x 16) and is not measured here (no AVX-512 CPU); SSE4.1 and NEON use 4 x 4 lanes.
 CpuSchedule cpu_schedule_for(const Target &target) {
     if (target.has_feature(Target::AVX512_Skylake)) return {2, 1 << 18, 16, 1 << 16};
-    if (target.has_feature(Target::AVX2)) return {4, 1 << 18, 16, 1 << 16};
     return {4, 1 << 18, 16, 1 << 16};
 }
 
