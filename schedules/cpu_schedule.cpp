@@ -43,10 +43,11 @@ void schedule_elementwise(Func out, const Var &i, const Expr &n, const std::vect
 
 int reduction_lanes(const Target &target) { return vector_width(target); }
 
-Expr reduction_chunk_blocks(const Expr &full_blocks, const Target &target) {
+Expr reduction_chunk_blocks(const Expr &blocks, const Target &target) {
     const CpuSchedule s = cpu_schedule_for(target);
     const int lanes = reduction_lanes(target);
-    return max((full_blocks + s.tasks - 1) / s.tasks, std::max(1, s.min_chunk / lanes));
+    // Never more than the input has: a chunk past the end would re-read the last block for nothing.
+    return min(max((blocks + s.tasks - 1) / s.tasks, std::max(1, s.min_chunk / lanes)), max(blocks, 1));
 }
 
 void schedule_lane_reduction(Func lane_max, const Var &lane, const Var &chunk, const Expr &n, int lanes,

@@ -28,8 +28,8 @@ void schedule_lane_reduction(Halide::Func lane_max, const Halide::Var &lane, con
                              const Halide::Expr &n, int lanes, const Halide::Target &target);
 
 // Lanes of the abs-max reduction for a target, and how many blocks of that many elements one parallel
-// chunk of it covers, given the number of full blocks in the input.
+// chunk of it covers, given the number of blocks in the input (the last one may be partial).
 int reduction_lanes(const Halide::Target &target);
-Halide::Expr reduction_chunk_blocks(const Halide::Expr &full_blocks, const Halide::Target &target);
+Halide::Expr reduction_chunk_blocks(const Halide::Expr &blocks, const Halide::Target &target);
 
 } // namespace bitquant
