@@ -21,13 +21,16 @@ int vector_width(const Target &target) {
 void schedule_sized(Stage stage, const Var &i, const Expr &n, const Target &target) {
     const CpuSchedule s = cpu_schedule_for(target);
     const int width = vector_width(target);
-    // The chunk comes from n at run time (a fixed chunk larger than n runs the whole guarded chunk).
-    Expr chunk = max((n / s.tasks + width - 1) / width * width, s.min_chunk);
-    Var io("io"), ii("ii");
+    // The chunk comes from n at run time (a fixed chunk larger than n runs the whole guarded chunk), and
+    // is a whole number of vectors: splitting into vectors first keeps every vector but the last one
+    // unpredicated (a chunk of elements would make Halide mask every load and store in it).
+    Expr chunk_vectors = max((n / s.tasks + width - 1) / width, s.min_chunk / width);
+    Var vectors("vectors"), lane("lane"), io("io"), ii("ii");
     stage.specialize(n >= s.parallel_min)
-        .split(i, io, ii, chunk, TailStrategy::GuardWithIf)
+        .split(i, vectors, lane, width, TailStrategy::GuardWithIf)
+        .split(vectors, io, ii, chunk_vectors, TailStrategy::GuardWithIf)
         .parallel(io)
-        .vectorize(ii, width, TailStrategy::GuardWithIf);
+        .vectorize(lane);
     stage.vectorize(i, width, TailStrategy::GuardWithIf);
 }
 
