@@ -4,7 +4,7 @@
 # runtime/dispatch.c includes.
 #
 #   bitquant_add_kernels(GENERATOR <target> VARIANTS <names...> OUT_DIR <dir>
-#                        OBJECTS_VAR <var> REGISTRY_VAR <var>)
+#                        OBJECTS_VAR <var>)
 
 function(bitquant_read_families out_families out_signatures)
   set(table "${PROJECT_SOURCE_DIR}/generators/kernels.def")
@@ -24,7 +24,7 @@ function(bitquant_read_families out_families out_signatures)
 endfunction()
 
 function(bitquant_add_kernels)
-  cmake_parse_arguments(ARG "" "GENERATOR;OUT_DIR;OBJECTS_VAR;REGISTRY_VAR" "VARIANTS" ${ARGN})
+  cmake_parse_arguments(ARG "" "GENERATOR;OUT_DIR;OBJECTS_VAR" "VARIANTS" ${ARGN})
   bitquant_read_families(families signatures)
   set(host_generators "")
   if(TARGET bitquant_host_generators)
@@ -76,5 +76,4 @@ static const bq_variant bq_variants[] = {
 ${variant_rows}};
 ")
   set(${ARG_OBJECTS_VAR} "${objects}" PARENT_SCOPE)
-  set(${ARG_REGISTRY_VAR} "${registry}" PARENT_SCOPE)
 endfunction()

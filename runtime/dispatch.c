@@ -21,10 +21,6 @@ static size_t max_chunk = BQ_DEFAULT_MAX_CHUNK;
 
 static const size_t variant_count = sizeof bq_variants / sizeof bq_variants[0];
 
-size_t bq_variant_count(void) { return variant_count; }
-
-const bq_variant *bq_variant_at(size_t index) { return index < variant_count ? &bq_variants[index] : NULL; }
-
 static void read_max_chunk(void) {
     const char *text = getenv("BITQUANT_MAX_CHUNK");
     if (text == NULL || *text == '\0') return;

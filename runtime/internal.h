@@ -38,8 +38,6 @@ typedef struct {
 } bq_variant;
 
 /* dispatch.c: the compiled variants, and the one chosen for this process (once). */
-size_t bq_variant_count(void);
-const bq_variant *bq_variant_at(size_t index);
 bq_status bq_variant_select(const bq_variant **out); /* sets the error message on failure */
 int bq_cpu_supports(const char *variant);            /* runtime/cpu.c: 1 if this CPU can run it */
 size_t bq_max_chunk(void);                           /* elements per kernel call (Halide extents are int32) */
