@@ -62,5 +62,5 @@ endif()
 
 add_halide_generator(bq_generators
   PACKAGE_NAME ${generator_package}
-  SOURCES generators/elementwise_generator.cpp generators/quantize_math.cpp schedules/cpu_schedule.cpp)
+  SOURCES generators/elementwise_generator.cpp generators/quantize_math.cpp schedules/elementwise_schedule.cpp)
 set(BITQUANT_GENERATOR bitquant::halide_generators::bq_generators)

@@ -1,9 +1,10 @@
-# Compiles every kernel family of generators/kernels.def for every CPU variant, ahead of time, with the
-# generator executable; emits each kernel's object, C header, assembly and Halide statement listing into
-# the build tree (look there to check what vectorized), the one Halide runtime, and the registry that
-# runtime/dispatch.c includes.
+# Compiles every kernel family of generators/kernels.def for every CPU variant and every GPU backend,
+# ahead of time, with the generator executable; emits each kernel's object, C header, Halide statement
+# listing and, for CPU variants, assembly into the build tree (look there to check what vectorized), the
+# one Halide runtime (with the GPU backends' device APIs), and the registries that runtime/dispatch.c
+# (CPU variants) and runtime/gpu.c (GPU backends) include.
 #
-#   bitquant_add_kernels(GENERATOR <target> VARIANTS <names...> OUT_DIR <dir>
+#   bitquant_add_kernels(GENERATOR <target> VARIANTS <names...> BACKENDS <names...> OUT_DIR <dir>
 #                        OBJECTS_VAR <var>)
 
 function(bitquant_read_families out_families out_signatures)
@@ -24,7 +25,7 @@ function(bitquant_read_families out_families out_signatures)
 endfunction()
 
 function(bitquant_add_kernels)
-  cmake_parse_arguments(ARG "" "GENERATOR;OUT_DIR;OBJECTS_VAR" "VARIANTS" ${ARGN})
+  cmake_parse_arguments(ARG "" "GENERATOR;OUT_DIR;OBJECTS_VAR" "VARIANTS;BACKENDS" ${ARGN})
   bitquant_read_families(families signatures)
   set(host_generators "")
   if(TARGET bitquant_host_generators)
@@ -35,35 +36,58 @@ function(bitquant_add_kernels)
   set(includes "")
   set(tables "")
   set(variant_rows "")
-  foreach(variant IN LISTS ARG_VARIANTS)
+  set(gpu_includes "")
+  set(gpu_tables "")
+  set(backend_rows "")
+  foreach(variant IN LISTS ARG_VARIANTS ARG_BACKENDS)
     set(target_string "${BITQUANT_TARGET_${variant}}-${BITQUANT_KERNEL_FEATURES}")
-    string(APPEND tables "static const bq_kernel kernels_${variant}[BQ_FAMILY_COUNT] = {\n")
+    set(emit object,c_header,assembly,stmt)
+    set(suffixes .o .h .s .stmt)
+    if(variant IN_LIST ARG_BACKENDS)
+      set(emit object,c_header,stmt) # the assembly would be the host half only
+      set(suffixes .o .h .stmt)
+    endif()
+    set(variant_includes "")
+    set(table "static const bq_kernel kernels_${variant}[BQ_FAMILY_COUNT] = {\n")
     foreach(family signature IN ZIP_LISTS families signatures)
       set(fn "bq_k_${family}_${variant}")
-      set(outputs "${ARG_OUT_DIR}/${fn}.o" "${ARG_OUT_DIR}/${fn}.h" "${ARG_OUT_DIR}/${fn}.s"
-                  "${ARG_OUT_DIR}/${fn}.stmt")
+      list(TRANSFORM suffixes PREPEND "${ARG_OUT_DIR}/${fn}" OUTPUT_VARIABLE outputs)
       add_custom_command(
         OUTPUT ${outputs}
-        COMMAND ${ARG_GENERATOR} -g ${family} -f ${fn} -e object,c_header,assembly,stmt
+        COMMAND ${ARG_GENERATOR} -g ${family} -f ${fn} -e ${emit}
                 -o "${ARG_OUT_DIR}" target=${target_string}
         DEPENDS ${ARG_GENERATOR} "$<TARGET_FILE:${ARG_GENERATOR}>" ${host_generators}
         COMMENT "Generating ${fn} (${target_string})"
         VERBATIM)
       list(APPEND objects "${ARG_OUT_DIR}/${fn}.o")
-      string(APPEND includes "#include \"${fn}.h\"\n")
+      string(APPEND variant_includes "#include \"${fn}.h\"\n")
       string(TOLOWER "${signature}" member)
-      string(APPEND tables "    [BQ_FAMILY_${family}] = {.${member} = ${fn}},\n")
+      string(APPEND table "    [BQ_FAMILY_${family}] = {.${member} = ${fn}},\n")
     endforeach()
-    string(APPEND tables "};\n")
-    string(APPEND variant_rows "    {\"${variant}\", kernels_${variant}},\n")
+    string(APPEND table "};\n")
+    if(variant IN_LIST ARG_BACKENDS)
+      string(APPEND gpu_includes "${variant_includes}")
+      string(APPEND gpu_tables "${table}")
+      string(TOUPPER "${variant}" upper)
+      string(APPEND backend_rows "    {BQ_BACKEND_${upper}, kernels_${variant}, &bq_${variant}_device},\n")
+    else()
+      string(APPEND includes "${variant_includes}")
+      string(APPEND tables "${table}")
+      string(APPEND variant_rows "    {\"${variant}\", kernels_${variant}},\n")
+    endif()
   endforeach()
 
+  # One runtime for everything, with the device API of each GPU backend compiled in.
+  set(runtime_target "${BITQUANT_RUNTIME_TARGET}")
+  foreach(backend IN LISTS ARG_BACKENDS)
+    string(APPEND runtime_target "-${backend}")
+  endforeach()
   set(runtime_object "${ARG_OUT_DIR}/bq_halide_runtime.o")
   add_custom_command(
     OUTPUT "${runtime_object}"
-    COMMAND ${ARG_GENERATOR} -r bq_halide_runtime -e object -o "${ARG_OUT_DIR}" target=${BITQUANT_RUNTIME_TARGET}
+    COMMAND ${ARG_GENERATOR} -r bq_halide_runtime -e object -o "${ARG_OUT_DIR}" target=${runtime_target}
     DEPENDS ${ARG_GENERATOR} "$<TARGET_FILE:${ARG_GENERATOR}>" ${host_generators}
-    COMMENT "Generating the Halide runtime (${BITQUANT_RUNTIME_TARGET})"
+    COMMENT "Generating the Halide runtime (${runtime_target})"
     VERBATIM)
   list(APPEND objects "${runtime_object}")
 
@@ -74,6 +98,14 @@ ${includes}
 ${tables}
 static const bq_variant bq_variants[] = {
 ${variant_rows}};
+")
+  file(CONFIGURE OUTPUT "${ARG_OUT_DIR}/bq_gpu_registry.inc" CONTENT
+"/* Generated by cmake/BitquantKernels.cmake from generators/kernels.def: do not edit. */
+${gpu_includes}
+${gpu_tables}
+static const bq_gpu_backend bq_gpu_backends[] = {
+${backend_rows}    {BQ_BACKEND_COUNT, NULL, NULL}, /* the end */
+};
 ")
   set(${ARG_OBJECTS_VAR} "${objects}" PARENT_SCOPE)
 endfunction()

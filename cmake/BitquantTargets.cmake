@@ -1,5 +1,6 @@
-# The CPU variants bitquant compiles its kernels for, as Halide target strings, and the single Halide
-# runtime they share. A variant's name is what BITQUANT_CPU selects and what runtime/cpu.c checks.
+# The targets bitquant compiles its kernels for, as Halide target strings, and the single Halide runtime
+# they share. A CPU variant's name is what BITQUANT_CPU selects and what runtime/cpu.c checks; a GPU
+# backend's name is what the device API and `bitquant list` report.
 set(BITQUANT_KERNEL_FEATURES "no_runtime-user_context-strict_float")
 
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
@@ -16,3 +17,12 @@ elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
 else()
   message(FATAL_ERROR "bitquant: no CPU variants defined for processor '${CMAKE_SYSTEM_PROCESSOR}'")
 endif()
+
+# GPU backends: the host half of each kernel is baseline code for this processor; the device half is PTX
+# or OpenCL C, which the driver compiles when the kernel first runs.
+# - CUDA: capability 8.0 (PTX ISA 7.0, sm_80) is the newest that Ampere A100 can load; Halide 21's only
+#   newer one, 8.6, would exclude it and gains nothing for these kernels. sm_90 GPUs JIT the same PTX.
+# - OpenCL: cl_doubles for WeightDoReFa's correctly rounded tanh, which needs float64.
+set(BITQUANT_ALL_GPU_BACKENDS cuda opencl)
+set(BITQUANT_TARGET_cuda "${BITQUANT_RUNTIME_TARGET}-cuda-cuda_capability_80")
+set(BITQUANT_TARGET_opencl "${BITQUANT_RUNTIME_TARGET}-opencl-cl_doubles")

@@ -179,11 +179,16 @@ class AbsMax : public Generator<AbsMax> {
         Expr block = min(chunk * chunk_blocks + rb, blocks - 1);
         lane_max(lane, chunk) = max(lane_max(lane, chunk), magnitude(block * lanes + lane));
 
-        RDom across(0, lanes, 0, chunks, "across");
-        bits() = cast<uint32_t>(0);
-        bits() = max(bits(), lane_max(across.x, across.y));
+        RDom over_chunks(0, chunks, "over_chunks");
+        Func lane_total("lane_total");
+        lane_total(lane) = cast<uint32_t>(0);
+        lane_total(lane) = max(lane_total(lane), lane_max(lane, over_chunks));
 
-        schedule_lane_reduction(lane_max, lane, chunk, n, lanes, target);
+        RDom over_lanes(0, lanes, "over_lanes");
+        bits() = cast<uint32_t>(0);
+        bits() = max(bits(), lane_total(over_lanes));
+
+        schedule_abs_max({lane_max, lane_total, bits, lane, chunk}, n, target);
     }
 };
 

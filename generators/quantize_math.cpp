@@ -1,15 +1,25 @@
 #include "quantize_math.h"
 
+#include <cstring>
+
 namespace bitquant {
 
 using namespace Halide;
 
 namespace {
 
+// A float64 constant, built from its bit pattern: Halide 21's OpenCL code generator prints a FloatImm of
+// type double through a float32 (so 6755399441056767.0 would lose its low bits), a bit pattern it prints
+// exactly. The CPU and PTX code generators fold it back into the same constant.
+Expr f64(double v) {
+    uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    return reinterpret<double>(Internal::make_const(UInt(64), bits));
+}
+
 // expm1(z) in double for z <= 0 (or NaN): z = k*ln2 + r with |r| <= ln2/2, expm1(z) = 2^k * expm1(r) +
 // (2^k - 1), and expm1(r) from its Taylor polynomial to degree 11 (truncation 2e-14 relative).
 Expr expm1_nonpositive_f64(const Expr &z) {
-    auto f64 = [](double v) { return Expr(v); }; // a float64 constant
     Expr k = round(z * f64(1.4426950408889634));
     Expr r = (z - k * f64(6.93147180369123816490e-01)) - k * f64(1.90821492927058770002e-10);
     // c2 + c3 r + ... + c11 r^9 with c_i = 1/i!, by Estrin's scheme (half the latency of Horner's).
@@ -55,8 +65,8 @@ Expr exp2_small(const Expr &y) {
 
 Expr tanh_f32(const Expr &x) {
     Expr a = cast<double>(abs(x));
-    Expr m = expm1_nonpositive_f64(Expr(-2.0) * a);
-    Expr t = cast<float>(abs(-m / (Expr(2.0) + m))); // correctly rounded but for ~1e-14 relative error
+    Expr m = expm1_nonpositive_f64(f64(-2.0) * a);
+    Expr t = cast<float>(abs(-m / (f64(2.0) + m))); // correctly rounded but for ~1e-14 relative error
     return reinterpret<float>(reinterpret<uint32_t>(t) | (reinterpret<uint32_t>(x) & u32(0x80000000u)));
 }
 

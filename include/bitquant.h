@@ -68,6 +68,48 @@ bq_status bq_cpu_variant_active(const char **name);
 /* Worker threads the kernels may use (default: one per core, or HL_NUM_THREADS). n >= 1. */
 bq_status bq_set_num_threads(int n);
 
+/* GPU backends. The same kernel table, compiled for CUDA (PTX for sm_80 and newer) and OpenCL, with the
+ * same numbers as the CPU kernels (README, "GPU"). Drivers are loaded when first needed: without one, every
+ * entry point below returns BQ_E_NO_DEVICE with a message; for a backend not compiled into this library
+ * (CMake options BITQUANT_CUDA, BITQUANT_OPENCL), BQ_E_UNSUPPORTED. */
+typedef enum { BQ_BACKEND_CUDA = 0, BQ_BACKEND_OPENCL = 1, BQ_BACKEND_COUNT = 2 } bq_backend;
+
+const char *bq_backend_name(bq_backend backend); /* "cuda", "opencl"; NULL for an unknown value */
+int bq_backend_compiled(bq_backend backend);     /* 1 if this library holds its kernels, else 0 */
+/* Whether a device can run the backend's kernels now: BQ_OK with the device's name written to name
+ * (truncated to size bytes, NUL-terminated; name may be NULL if size is 0), else BQ_E_NO_DEVICE or
+ * BQ_E_UNSUPPORTED. The device is the one the *_host entry points use (see below). */
+bq_status bq_backend_device(bq_backend backend, char *name, size_t size);
+
+/* Host memory in and out: x is copied to the device, the kernel runs there, the result is copied back;
+ * returns when y (grad_x) is written. Any n, in place allowed, as bq_forward. The device: CUDA, the calling
+ * thread's current context or else the primary context of device 0 (as the CUDA runtime API does);
+ * OpenCL, the first GPU of the first platform that has one, else its first device of any type (the
+ * environment variable BITQUANT_OPENCL_PLATFORM, a substring of a platform's name, restricts the
+ * platforms). */
+bq_status bq_device_forward_host(const bq_quantizer *q, bq_backend backend, const float *x, float *y, size_t n);
+bq_status bq_device_backward_host(const bq_quantizer *q, bq_backend backend, const float *x, const float *grad_y,
+                                  float *grad_x, size_t n);
+
+/* CUDA, device memory: x, y, grad_y, grad_x are device pointers (CUdeviceptr, or from cudaMalloc or
+ * torch's data_ptr()) valid in the calling thread's current CUDA context (else the primary context of
+ * device 0), holding n floats each; stream is a CUstream / cudaStream_t of that context, or NULL for its
+ * default stream. The kernels are enqueued on stream and the call returns without waiting for them, so
+ * they order with the caller's other work on that stream. WeightDoReFa's forward is the exception: it
+ * reads its global abs-max (4 bytes) back to the host, which waits for the stream once. */
+bq_status bq_cuda_forward(const bq_quantizer *q, const float *x, float *y, size_t n, void *stream);
+bq_status bq_cuda_backward(const bq_quantizer *q, const float *x, const float *grad_y, float *grad_x, size_t n,
+                           void *stream);
+
+/* OpenCL, device memory: x, y, grad_y, grad_x are cl_mem buffers of at least n floats in context (a
+ * cl_context), and queue is an in-order cl_command_queue of that context. The kernels are enqueued on queue
+ * and the call returns without waiting for them; WeightDoReFa's forward reads its abs-max back (one wait).
+ * Over 2^28 elements, the buffers are cut with clCreateSubBuffer, so they must not be sub-buffers. The
+ * program is built with -cl-fp32-correctly-rounded-divide-sqrt: the device must support it. */
+bq_status bq_opencl_forward(const bq_quantizer *q, void *context, void *queue, void *x, void *y, size_t n);
+bq_status bq_opencl_backward(const bq_quantizer *q, void *context, void *queue, void *x, void *grad_y, void *grad_x,
+                             size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,14 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    const char *name;
-    bq_family forward, backward;
-    const char *forward_name, *backward_name;
-    bq_mapping mapping;
-    const char *fields;
-} bq_entry;
-
 static const bq_entry entries[] = {
 #define BQ_QUANTIZER(name, fwd, bwd, mapping, fields) \
     {#name, BQ_FAMILY_##fwd, BQ_FAMILY_##bwd, #fwd, #bwd, BQ_MAP_##mapping, fields},
@@ -21,12 +13,6 @@ static const bq_entry entries[] = {
 };
 
 static const size_t entry_count = sizeof entries / sizeof entries[0];
-
-struct bq_quantizer {
-    const bq_entry *entry;
-    const bq_kernel *kernels;
-    bq_scalars scalars;
-};
 
 size_t bq_quantizer_count(void) { return entry_count; }
 
@@ -73,8 +59,15 @@ bq_status bq_forward(const bq_quantizer *q, const float *x, float *y, size_t n) 
     if (n == 0) return BQ_OK;
     if (x == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: x is NULL with n = %zu", n);
     if (y == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: y is NULL with n = %zu", n);
-    if (q->entry->mapping == BQ_MAP_LEVELS_MAX)
-        return bq_weightdorefa_forward(q->kernels, x, q->scalars.forward_p0, y, n);
+    if (q->entry->mapping == BQ_MAP_LEVELS_MAX) {
+        float absmax, thresholds[BQ_COUNT_THRESHOLDS], levels = q->scalars.forward_p0;
+        bq_status status = bq_run_absmax(q->kernels[BQ_FAMILY_absmax].absmax, x, n, &absmax);
+        if (status != BQ_OK) return status;
+        if (bq_weightdorefa_count_plan(absmax, levels, n, thresholds)) {
+            return bq_run_count(q->kernels[BQ_FAMILY_weightdorefa_count].count, x, thresholds, (int)levels, y, n);
+        }
+        return bq_run_map(q->kernels[BQ_FAMILY_weightdorefa].map, x, levels, absmax, y, n);
+    }
     return bq_run_map(q->kernels[q->entry->forward].map, x, q->scalars.forward_p0, q->scalars.forward_p1, y, n);
 }
 

@@ -7,6 +7,8 @@
 typedef struct {
     atomic_int failed;
     char message[384];
+    void *device_context; /* GPU kernels: the CUcontext or cl_context they run in, */
+    void *device_queue;   /* and the CUstream or cl_command_queue they are enqueued on */
 } bq_call_context;
 
 #endif

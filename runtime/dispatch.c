@@ -73,6 +73,8 @@ bq_status bq_variant_select(const bq_variant **out) {
     return BQ_OK;
 }
 
+void bq_runtime_init(void) { pthread_once(&once, choose_variant); }
+
 size_t bq_max_chunk(void) {
     pthread_once(&once, choose_variant);
     return max_chunk;

@@ -3,6 +3,8 @@
 #ifndef BITQUANT_INTERNAL_H
 #define BITQUANT_INTERNAL_H
 
+#include "call_context.h"
+
 #include <bitquant.h>
 #include <stdint.h>
 
@@ -41,6 +43,7 @@ typedef struct {
 bq_status bq_variant_select(const bq_variant **out); /* sets the error message on failure */
 int bq_cpu_supports(const char *variant);            /* runtime/cpu.c: 1 if this CPU can run it */
 size_t bq_max_chunk(void);                           /* elements per kernel call (Halide extents are int32) */
+void bq_runtime_init(void);                          /* once: the error handler and the environment */
 
 /* errors.c */
 bq_status bq_fail(bq_status status, const char *fmt, ...);
@@ -55,6 +58,21 @@ typedef struct {
 } bq_scalars;
 bq_status bq_scalars_from_params(const bq_params *p, bq_mapping mapping, bq_scalars *out);
 
+/* bitquant.c: a quantizer of the table, and one made by bq_create. */
+typedef struct {
+    const char *name;
+    bq_family forward, backward;
+    const char *forward_name, *backward_name;
+    bq_mapping mapping;
+    const char *fields;
+} bq_entry;
+
+struct bq_quantizer {
+    const bq_entry *entry;
+    const bq_kernel *kernels; /* the selected CPU variant's */
+    bq_scalars scalars;
+};
+
 /* run.c: runs a kernel over any n, in chunks of at most bq_max_chunk() elements. */
 bq_status bq_run_map(bq_map_fn fn, const float *x, float p0, float p1, float *y, size_t n);
 bq_status bq_run_grad(bq_grad_fn fn, const float *x, const float *g, float p0, float threshold, float *dx, size_t n);
@@ -63,7 +81,32 @@ bq_status bq_run_absmax(bq_absmax_fn fn, const float *x, size_t n, float *absmax
 bq_status bq_run_count(bq_count_fn fn, const float *x, const float thresholds[BQ_COUNT_THRESHOLDS], int levels,
                        float *y, size_t n);
 
-/* weightdorefa.c: WeightDoReFa's forward, choosing between its two kernels. */
-bq_status bq_weightdorefa_forward(const bq_kernel *kernels, const float *x, float levels, float *y, size_t n);
+bq_status bq_kernel_status(int result, const bq_call_context *call); /* a kernel's result as a status (and message) */
+
+/* weightdorefa.c: WeightDoReFa's forward after its abs-max pass, on any device. Returns 1 and fills the
+ * thresholds if the count kernel should run (at 1 to 4 bits on large inputs), else 0 for the tanh kernel. */
+int bq_weightdorefa_count_plan(float absmax, float levels, size_t n, float thresholds[BQ_COUNT_THRESHOLDS]);
+
+/* gpu.c, cuda.c, opencl.c: a GPU backend's glue to Halide's device runtime. The call context (the
+ * kernels' user_context, call_context.h) carries the device context and queue to the acquire hooks. */
+typedef struct {
+    /* Loads the driver and checks that a device is there; sets the error message on failure. */
+    bq_status (*load)(void);
+    /* The device the host-memory entry points use: its context and queue, and its name (if size > 0). */
+    bq_status (*default_device)(void **context, void **queue, char *name, size_t size);
+    /* CUDA: the context of the caller's device pointers (the current one, else device 0's primary). */
+    bq_status (*caller_context)(void **context);
+    /* Describes device memory `handle` (a CUdeviceptr or cl_mem) as buf, and forgets it again. */
+    int (*wrap)(bq_call_context *call, struct halide_buffer_t *buf, uint64_t handle);
+    int (*detach)(bq_call_context *call, struct halide_buffer_t *buf);
+} bq_gpu_device;
+
+typedef struct {
+    bq_backend backend;
+    const bq_kernel *kernels;
+    const bq_gpu_device *device;
+} bq_gpu_backend;
+
+extern const bq_gpu_device bq_cuda_device, bq_opencl_device;
 
 #endif

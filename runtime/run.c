@@ -1,7 +1,6 @@
 /* Runs generated kernels over host arrays of any length: Halide extents are int32, so n is cut into
  * chunks of at most bq_max_chunk() elements, each described by 1-D halide_buffer_t's over the caller's
  * memory (no copy, any alignment, in place allowed). */
-#include "call_context.h"
 #include "internal.h"
 
 #include <HalideRuntime.h>
@@ -20,7 +19,7 @@ static void describe_floats(halide_buffer_t *buf, halide_dimension_t *dim, const
     buf->dim = dim;
 }
 
-static bq_status kernel_status(int result, const bq_call_context *call) {
+bq_status bq_kernel_status(int result, const bq_call_context *call) {
     if (result == halide_error_code_success) return BQ_OK;
     const char *message = atomic_load(&call->failed) ? call->message : "no message";
     if (result == halide_error_code_out_of_memory) return bq_fail(BQ_E_NOMEM, "out of memory in kernel: %s", message);
@@ -35,7 +34,7 @@ static bq_status for_each_chunk(size_t n, chunk_fn fn, const void *job) {
     for (size_t start = 0; start < n; start += chunk) {
         size_t len = n - start < chunk ? n - start : chunk;
         bq_call_context call = {0};
-        bq_status status = kernel_status(fn(job, start, len, &call), &call);
+        bq_status status = bq_kernel_status(fn(job, start, len, &call), &call);
         if (status != BQ_OK) return status;
     }
     return BQ_OK;

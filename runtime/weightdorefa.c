@@ -1,8 +1,8 @@
 /* WeightDoReFa's forward (spec section 2): M = max |tanh x| over the whole tensor, then
  * y = 2 (round_half_even((tanh(x) / 2M + 1/2) L) / L) - 1.
  *
- * The max comes first (an ABSMAX pass; M = tanh(max |x|) as tanh is monotonic), so y == x works. Then one
- * of two kernels, with the same results: the weightdorefa kernel evaluates a correctly rounded tanh per
+ * The max comes first (an ABSMAX pass, run by the caller, on the CPU or a GPU; M = tanh(max |x|) as tanh is
+ * monotonic), so y == x works. Then one of two kernels, with the same results: the weightdorefa kernel evaluates a correctly rounded tanh per
  * element; at 1 to 4 bits on large inputs, the count kernel instead counts how many of the L level
  * thresholds each x reaches. The level is a non-decreasing function of x (every step, the correctly
  * rounded tanh included, is monotonic), so the thresholds, found here by bisection over the floats,
@@ -59,16 +59,10 @@ static void find_thresholds(float m, int levels, float thresholds[BQ_COUNT_THRES
     }
 }
 
-bq_status bq_weightdorefa_forward(const bq_kernel *kernels, const float *x, float levels, float *y, size_t n) {
-    float absmax = 0.0f;
-    bq_status status = bq_run_absmax(kernels[BQ_FAMILY_absmax].absmax, x, n, &absmax);
-    if (status != BQ_OK) return status;
+int bq_weightdorefa_count_plan(float absmax, float levels, size_t n, float thresholds[BQ_COUNT_THRESHOLDS]) {
     float m = (float)tanh((double)absmax);
     /* NaN or an all-zero input makes every output NaN: the tanh kernel computes exactly that. */
-    if (levels <= BQ_COUNT_THRESHOLDS && n >= COUNT_MIN_N_PER_LEVEL * (size_t)levels && m > 0.0f) {
-        float thresholds[BQ_COUNT_THRESHOLDS];
-        find_thresholds(m, (int)levels, thresholds);
-        return bq_run_count(kernels[BQ_FAMILY_weightdorefa_count].count, x, thresholds, (int)levels, y, n);
-    }
-    return bq_run_map(kernels[BQ_FAMILY_weightdorefa].map, x, levels, absmax, y, n);
+    if (levels > BQ_COUNT_THRESHOLDS || n < COUNT_MIN_N_PER_LEVEL * (size_t)levels || !(m > 0.0f)) return 0;
+    find_thresholds(m, (int)levels, thresholds);
+    return 1;
 }

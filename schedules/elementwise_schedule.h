@@ -1,5 +1,5 @@
-// How bitquant's kernel families are scheduled on CPUs. The generators call these after writing their
-// algorithm; the numbers that matter live in schedules/cpu_schedule.cpp, per target.
+// How bitquant's kernel families are scheduled, per target. The generators call these after writing their
+// algorithm; the numbers that matter, per target, are at the top of schedules/elementwise_schedule.cpp.
 #pragma once
 
 #include "Halide.h"
@@ -15,20 +15,30 @@ struct CpuSchedule {
     int min_chunk;       // ...of at least this many elements
 };
 
-CpuSchedule cpu_schedule_for(const Halide::Target &target);
+struct GpuSchedule {
+    int block_size;       // threads per block (CUDA) or work-group (OpenCL), one element per thread
+    int reduction_blocks; // the abs-max reduction's first pass uses at most this many blocks
+};
 
-// An elementwise output over [0, n): vectorized, parallel in chunks computed from n at run time, every
-// tail guarded. Each condition in `specializations` gets its own copy of the loop in which the condition
-// is known to be true (for example "gradient cancellation on").
+CpuSchedule cpu_schedule_for(const Halide::Target &target);
+GpuSchedule gpu_schedule_for(const Halide::Target &target);
+
+// An elementwise output over [0, n), every tail guarded. On CPUs: vectorized, parallel in chunks computed
+// from n at run time; on GPUs: one thread per element. Each condition in `specializations` gets its own
+// copy of the loop in which the condition is known to be true (for example "gradient cancellation on").
 void schedule_elementwise(Halide::Func out, const Halide::Var &i, const Halide::Expr &n,
                           const std::vector<Halide::Expr> &specializations, const Halide::Target &target);
 
-// The per-lane partial maxima of an abs-max reduction, laid out as lane_max(lane, chunk).
-void schedule_lane_reduction(Halide::Func lane_max, const Halide::Var &lane, const Halide::Var &chunk,
-                             const Halide::Expr &n, int lanes, const Halide::Target &target);
+// The abs-max reduction's stages: per-lane partial maxima lane_max(lane, chunk) over blocks of `lanes`
+// elements, their maximum per lane lane_total(lane), and the result.
+struct AbsMaxStages {
+    Halide::Func lane_max, lane_total, result;
+    Halide::Var lane, chunk;
+};
+void schedule_abs_max(const AbsMaxStages &stages, const Halide::Expr &n, const Halide::Target &target);
 
-// Lanes of the abs-max reduction for a target, and how many blocks of that many elements one parallel
-// chunk of it covers, given the number of blocks in the input (the last one may be partial).
+// Lanes of the abs-max reduction for a target, and how many blocks of that many elements one chunk of it
+// covers, given the number of blocks in the input (the last one may be partial).
 int reduction_lanes(const Halide::Target &target);
 Halide::Expr reduction_chunk_blocks(const Halide::Expr &blocks, const Halide::Target &target);
 

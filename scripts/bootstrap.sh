@@ -5,7 +5,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-packages=(build-essential pkg-config python3 python3-venv gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user)
+packages=(build-essential pkg-config python3 python3-venv gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user
+          pocl-opencl-icd ocl-icd-opencl-dev clinfo)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

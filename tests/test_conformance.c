@@ -6,7 +6,16 @@
  * range may be written.
  *
  * A check is one (case, length, layout): it passes when the status is BQ_OK, every element matches, the
- * guard zones are intact and the inputs are unchanged. BITQUANT_TEST_LARGE=0 skips the 3,000,017 length. */
+ * guard zones are intact and the inputs are unchanged. BITQUANT_TEST_LARGE=0 skips the 3,000,017 length.
+ *
+ * Usage: test_conformance [PATH], where PATH is how the kernels are called:
+ *   cpu            bq_forward / bq_backward (the default), on the CPU variant BITQUANT_CPU selects
+ *   cuda-host      bq_device_forward_host / _backward_host on CUDA: host memory, copied in and out
+ *   opencl-host    the same on OpenCL
+ *   cuda-device    bq_cuda_forward / _backward on device memory the test allocates (a non-blocking stream)
+ *   opencl-device  bq_opencl_forward / _backward on the test's own context, queue and buffers
+ * A GPU path without a compiled backend or a device skips (exit 77) with the reason. On device memory,
+ * in-place layouts pass the same buffer twice; the offsets of the other layouts apply to host memory. */
 #define _POSIX_C_SOURCE 200809L
 #include <float.h>
 #include <math.h>
@@ -16,6 +25,7 @@
 #include <time.h>
 
 #include "bitquant.h"
+#include "device_memory.h"
 #include "reference.h"
 #include "test_common.h"
 
@@ -92,6 +102,102 @@ static int failed_by[TEST_QUANTIZER_COUNT][2], printed_by[TEST_QUANTIZER_COUNT][
 #define LISTED_CASES 4
 static char failed_cases[TEST_QUANTIZER_COUNT][2][LISTED_CASES][160];
 static const char *variant_name = "?";
+
+/* ---- the path under test ---- */
+
+typedef enum { PATH_CPU, PATH_HOST, PATH_DEVICE } path_kind;
+static path_kind path = PATH_CPU;
+static bq_backend path_backend;
+static test_device *device;
+
+/* Through device memory: upload, run, download; out may alias x or g, and then so do the device buffers. */
+static bq_status call_on_device(const bq_quantizer *lib, int backward, const float *x, const float *g, float *out,
+                                size_t n) {
+    size_t bytes = n * sizeof(float);
+    void *dx = test_device_alloc(device, bytes);
+    void *dg = backward ? test_device_alloc(device, bytes) : NULL;
+    void *dout = out == x ? dx : out == g ? dg : test_device_alloc(device, bytes);
+    bq_status s = BQ_E_RUNTIME;
+    if (n > 0 && (dx == NULL || dout == NULL || (backward && dg == NULL))) {
+        printf("FAIL cannot allocate %zu bytes on the device\n", bytes);
+    } else if (test_device_upload(device, dx, x, bytes) != 0 || (backward && test_device_upload(device, dg, g, bytes) != 0)) {
+        printf("FAIL cannot upload %zu bytes to the device\n", bytes);
+    } else {
+        void *queue = test_device_queue(device), *context = test_device_context(device);
+        if (path_backend == BQ_BACKEND_CUDA) {
+            s = backward ? bq_cuda_backward(lib, dx, dg, dout, n, queue) : bq_cuda_forward(lib, dx, dout, n, queue);
+        } else {
+            s = backward ? bq_opencl_backward(lib, context, queue, dx, dg, dout, n)
+                         : bq_opencl_forward(lib, context, queue, dx, dout, n);
+        }
+        if (s == BQ_OK && test_device_download(device, out, dout, bytes) != 0) {
+            printf("FAIL cannot download %zu bytes from the device\n", bytes);
+            s = BQ_E_RUNTIME;
+        }
+    }
+    if (dout != dx && dout != dg) test_device_free(device, dout);
+    test_device_free(device, dx);
+    test_device_free(device, dg);
+    return s;
+}
+
+static bq_status call_kernel(const bq_quantizer *lib, int backward, const float *x, const float *g, float *out,
+                             size_t n) {
+    switch (path) {
+    case PATH_HOST:
+        return backward ? bq_device_backward_host(lib, path_backend, x, g, out, n)
+                        : bq_device_forward_host(lib, path_backend, x, out, n);
+    case PATH_DEVICE:
+        return call_on_device(lib, backward, x, g, out, n);
+    default:
+        return backward ? bq_backward(lib, x, g, out, n) : bq_forward(lib, x, out, n);
+    }
+}
+
+/* Sets the path from argv; returns 0 to go on, else the exit code (77: skipped). */
+static int choose_path(int argc, char **argv) {
+    static const struct {
+        const char *name;
+        path_kind kind;
+        bq_backend backend;
+    } paths[] = {{"cpu", PATH_CPU, BQ_BACKEND_CUDA},           {"cuda-host", PATH_HOST, BQ_BACKEND_CUDA},
+                 {"opencl-host", PATH_HOST, BQ_BACKEND_OPENCL}, {"cuda-device", PATH_DEVICE, BQ_BACKEND_CUDA},
+                 {"opencl-device", PATH_DEVICE, BQ_BACKEND_OPENCL}};
+    const char *wanted = argc > 1 ? argv[1] : "cpu";
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        if (strcmp(paths[i].name, wanted) != 0) continue;
+        path = paths[i].kind;
+        path_backend = paths[i].backend;
+        variant_name = paths[i].name;
+        if (path == PATH_CPU) return 0;
+        char name[256];
+        if (!bq_backend_compiled(path_backend)) {
+            printf("[SKIP] %s: this library was built without it\n", wanted);
+            return 77;
+        }
+        bq_status s = bq_backend_device(path_backend, name, sizeof name);
+        if (s == BQ_E_NO_DEVICE) {
+            printf("[SKIP] %s: %s\n", wanted, bq_last_error());
+            return 77;
+        }
+        if (s != BQ_OK) {
+            printf("FAIL bq_backend_device: status %d (%s)\n", (int)s, bq_last_error());
+            return 1;
+        }
+        printf("device: %s\n", name);
+        if (path == PATH_DEVICE) {
+            char why[256];
+            device = test_device_open(path_backend, why, sizeof why);
+            if (device == NULL) {
+                printf("[SKIP] %s: %s\n", wanted, why);
+                return 77;
+            }
+        }
+        return 0;
+    }
+    printf("usage: test_conformance [cpu|cuda-host|opencl-host|cuda-device|opencl-device]\n");
+    return 2;
+}
 
 /* ---- inputs ---- */
 
@@ -338,7 +444,7 @@ static void run_check(const bq_quantizer *lib, const test_case *c, const char *d
         out = test_buffer_at(&w->out, l->off_out);
     }
 
-    bq_status s = backward ? bq_backward(lib, x, g, out, n) : bq_forward(lib, x, out, n);
+    bq_status s = call_kernel(lib, backward, x, g, out, n);
     const char *fam_name = FAMILY_NAMES[fam];
     char what[320];
     if (s != BQ_OK) {
@@ -433,7 +539,9 @@ static int alloc_workspace(workspace *w, size_t n) {
            test_buffer_alloc(&w->out, n);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    int chosen = choose_path(argc, argv);
+    if (chosen != 0) return chosen;
     const char *variant = NULL;
     bq_status s = bq_cpu_variant_active(&variant);
     if (s == BQ_E_UNSUPPORTED) {
@@ -444,10 +552,10 @@ int main(void) {
         printf("FAIL bq_cpu_variant_active: status %d (%s)\n", (int)s, bq_last_error());
         return 1;
     }
-    variant_name = variant;
+    if (path == PATH_CPU) variant_name = variant;
     const char *large_env = getenv("BITQUANT_TEST_LARGE");
     int run_large = large_env == NULL || strcmp(large_env, "0") != 0;
-    printf("conformance: variant %s, %zu quantizers%s\n", variant, TEST_QUANTIZER_COUNT,
+    printf("conformance: %s, %zu quantizers%s\n", variant_name, TEST_QUANTIZER_COUNT,
            run_large ? "" : ", large length skipped");
 
     build_edges();
@@ -480,7 +588,8 @@ int main(void) {
         }
     }
     printf("time: %.1f s\n", (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
-    printf("conformance[%s]: %d passed, %d failed\n", variant, passed, failed);
+    printf("conformance[%s]: %d passed, %d failed\n", variant_name, passed, failed);
+    test_device_close(device);
     test_buffer_free(&w.x);
     test_buffer_free(&w.g);
     test_buffer_free(&w.out);
