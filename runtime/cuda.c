@@ -44,16 +44,11 @@ static const char *error_text(CUresult error) {
     return text;
 }
 
-/* Halide's hooks. A call without a user_context (none of ours) gets the primary context if there is one. */
+/* Halide's hooks. Every kernel call of ours names its context; Halide's own calls without one (its
+ * clean-up at exit) get none, so that it touches no context it did not create. */
 static int acquire_context(void *user_context, void **context, bool create) {
     const bq_call_context *call = user_context;
-    if (call != NULL && call->device_context != NULL) {
-        *context = call->device_context;
-        return halide_error_code_success;
-    }
-    pthread_mutex_lock(&primary_lock);
-    *context = primary;
-    pthread_mutex_unlock(&primary_lock);
+    *context = call != NULL ? call->device_context : NULL;
     return *context != NULL || !create ? halide_error_code_success : halide_error_code_gpu_device_error;
 }
 

@@ -1,8 +1,9 @@
 /* The GPU entry points of include/bitquant.h. The kernel table is compiled for each GPU backend (the
  * registry is generated from generators/kernels.def by the build); this file runs those kernels over host
  * memory, which Halide's runtime copies in and out, or over the caller's device memory, which it wraps.
- * Either way n is cut into chunks of at most bq_max_chunk() elements (Halide extents are int32): device
- * memory is described as a 2-D buffer of whole chunks and sliced, so no chunk needs its own allocation. */
+ * Either way n is cut into chunks of at most bq_max_chunk() elements (Halide extents are int32), rounded
+ * down to a multiple of GPU_CHUNK_MULTIPLE: device memory is described as a 2-D buffer of whole chunks and
+ * sliced, so no chunk needs its own allocation. */
 #include "internal.h"
 
 #include <HalideRuntime.h>
@@ -10,6 +11,11 @@
 #include <string.h>
 
 #include "bq_gpu_registry.inc" /* bq_gpu_backends[]: the compiled backends, then an end marker */
+
+/* Device memory is sliced at chunk boundaries, and Halide's OpenCL runtime passes a slice as a sub-buffer,
+ * whose offset must be a multiple of the device's base address alignment (CL_DEVICE_MEM_BASE_ADDR_ALIGN,
+ * at most a few KiB in practice): GPU chunks are whole multiples of 4096 elements (16 KiB). */
+#define GPU_CHUNK_MULTIPLE ((size_t)4096)
 
 static const char *const backend_names[BQ_BACKEND_COUNT] = {"cuda", "opencl"};
 static const char *const backend_options[BQ_BACKEND_COUNT] = {"BITQUANT_CUDA", "BITQUANT_OPENCL"};
@@ -284,7 +290,8 @@ static bq_status enter(const char *fn, const bq_quantizer *q, bq_backend backend
     bq_status status = open_backend(fn, backend, &run->backend);
     if (status != BQ_OK) return status;
     run->n = n;
-    run->chunk = bq_max_chunk();
+    run->chunk = bq_max_chunk() / GPU_CHUNK_MULTIPLE * GPU_CHUNK_MULTIPLE;
+    if (run->chunk == 0) run->chunk = GPU_CHUNK_MULTIPLE;
     return BQ_OK;
 }
 

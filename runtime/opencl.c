@@ -155,22 +155,14 @@ int halide_acquire_cl_context(void *user_context, cl_context *context, cl_comman
 int halide_release_cl_context(void *user_context);
 
 int halide_acquire_cl_context(void *user_context, cl_context *context, cl_command_queue *queue, bool create) {
-    (void)create; /* every call of ours names its context; there is nothing to create */
+    /* Every kernel call of ours names its context; Halide's own calls without one (its clean-up at exit)
+     * get none, so that it touches no context it did not create. */
+    const bq_call_context *call = user_context;
+    *context = call != NULL ? call->device_context : NULL;
+    *queue = call != NULL ? call->device_queue : NULL;
+    if (*context == NULL) return create ? halide_error_code_gpu_device_error : halide_error_code_success;
     pthread_mutex_lock(&context_lock);
     holding = true;
-    const bq_call_context *call = user_context;
-    if (call != NULL && call->device_context != NULL) {
-        *context = call->device_context;
-        *queue = call->device_queue;
-    } else {
-        *context = default_context;
-        *queue = default_queue;
-    }
-    if (*context == NULL) { /* not one of our calls, and no default device opened */
-        holding = false;
-        pthread_mutex_unlock(&context_lock);
-        return halide_error_code_gpu_device_error;
-    }
     return halide_error_code_success;
 }
 
