@@ -23,7 +23,10 @@ typedef void *cl_platform_id, *cl_device_id, *cl_context, *cl_command_queue;
 #define CL_DEVICE_TYPE_GPU ((cl_device_type)1 << 2)
 #define CL_DEVICE_TYPE_ALL ((cl_device_type)0xFFFFFFFF)
 #define CL_PLATFORM_NAME 0x0902
+#define CL_DEVICE_TYPE 0x1000
 #define CL_DEVICE_NAME 0x102B
+#define CL_DEVICE_PLATFORM 0x1031
+#define CL_DEVICE_TYPE_CPU ((cl_device_type)1 << 1)
 
 static struct opencl_api {
     cl_int (*platform_ids)(cl_uint count, cl_platform_id *platforms, cl_uint *found);
@@ -139,10 +142,17 @@ static bq_status default_device(void **context, void **queue, char *name, size_t
     *context = default_context;
     *queue = default_queue;
     if (size == 0) return BQ_OK;
-    name[0] = '\0';
-    cl_int error = cl.device_info(default_id, CL_DEVICE_NAME, size - 1, name, NULL);
-    name[size - 1] = '\0';
+    /* "device (platform, CPU|GPU|other device)": a CPU device such as PoCL's says so. */
+    char device[128] = "", platform_name[128] = "";
+    cl_platform_id platform = NULL;
+    cl_device_type type = 0;
+    cl_int error = cl.device_info(default_id, CL_DEVICE_NAME, sizeof device - 1, device, NULL);
+    if (error == 0) error = cl.device_info(default_id, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    if (error == 0) error = cl.device_info(default_id, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);
+    if (error == 0) error = cl.platform_info(platform, CL_PLATFORM_NAME, sizeof platform_name - 1, platform_name, NULL);
     if (error != 0) return bq_fail(BQ_E_RUNTIME, "cannot name the OpenCL device: error %d", (int)error);
+    const char *kind = type & CL_DEVICE_TYPE_GPU ? "GPU" : type & CL_DEVICE_TYPE_CPU ? "CPU" : "other";
+    snprintf(name, size, "%s (%s, %s device)", device, platform_name, kind);
     return BQ_OK;
 }
 

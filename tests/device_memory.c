@@ -14,7 +14,10 @@ typedef unsigned long long CUdeviceptr;
 typedef int32_t cl_int;
 typedef uint32_t cl_uint;
 #define CL_DEVICE_TYPE_ALL 0xFFFFFFFFull
+#define CL_PLATFORM_NAME 0x0902
+#define CL_DEVICE_TYPE 0x1000
 #define CL_DEVICE_NAME 0x102B
+#define CL_DEVICE_PLATFORM 0x1031
 #define CL_MEM_READ_WRITE 1ull
 #define CU_STREAM_NON_BLOCKING 1u
 
@@ -40,6 +43,7 @@ struct test_device {
         } cu;
         struct {
             cl_int (*platform_ids)(cl_uint, void **, cl_uint *);
+            cl_int (*platform_info)(void *, cl_uint, size_t, void *, size_t *);
             cl_int (*device_ids)(void *, uint64_t, cl_uint, void **, cl_uint *);
             cl_int (*device_info)(void *, cl_uint, size_t, void *, size_t *);
             void *(*create_context)(const intptr_t *, cl_uint, void **, void *, void *, cl_int *);
@@ -96,9 +100,27 @@ static int open_cuda(test_device *d, char *why, size_t why_size) {
     return e == 0;
 }
 
+/* The device bitquant's host-memory entry points pick: the first GPU, else the first device of any type, on
+ * platforms whose name contains BITQUANT_OPENCL_PLATFORM (all if unset). */
+static void *find_opencl_device(test_device *d, uint64_t type) {
+    void *platforms[16];
+    cl_uint count = 0;
+    if (d->api.cl.platform_ids(16, platforms, &count) != 0) return NULL;
+    const char *wanted = getenv("BITQUANT_OPENCL_PLATFORM");
+    for (cl_uint i = 0; i < count && i < 16; i++) {
+        char name[256] = "";
+        d->api.cl.platform_info(platforms[i], CL_PLATFORM_NAME, sizeof name - 1, name, NULL);
+        if (wanted != NULL && strstr(name, wanted) == NULL) continue;
+        void *device = NULL;
+        cl_uint found = 0;
+        if (d->api.cl.device_ids(platforms[i], type, 1, &device, &found) == 0 && found > 0) return device;
+    }
+    return NULL;
+}
+
 static int open_opencl(test_device *d, char *why, size_t why_size) {
     static const char *const names[] = {
-        "clGetPlatformIDs", "clGetDeviceIDs",      "clGetDeviceInfo",     "clCreateContext",  "clCreateCommandQueue",
+        "clGetPlatformIDs", "clGetPlatformInfo", "clGetDeviceIDs",      "clGetDeviceInfo",     "clCreateContext",  "clCreateCommandQueue",
         "clCreateBuffer",   "clEnqueueWriteBuffer", "clEnqueueReadBuffer", "clEnqueueCopyBuffer", "clFinish",
         "clReleaseMemObject", "clReleaseCommandQueue", "clReleaseContext"};
     void *lib = open_library("libOpenCL.so.1", "libOpenCL.so");
@@ -107,19 +129,25 @@ static int open_opencl(test_device *d, char *why, size_t why_size) {
         return 0;
     }
     if (!load_symbols(lib, names, sizeof names / sizeof names[0], &d->api.cl, why, why_size)) return 0;
-    void *platform = NULL, *device = NULL;
-    cl_uint found = 0;
-    cl_int e = d->api.cl.platform_ids(1, &platform, &found);
-    if (e != 0 || found == 0) {
-        snprintf(why, why_size, "no OpenCL platform (error %d)", (int)e);
+    void *device = find_opencl_device(d, 1ull << 2 /* CL_DEVICE_TYPE_GPU */);
+    if (device == NULL) device = find_opencl_device(d, CL_DEVICE_TYPE_ALL);
+    if (device == NULL) {
+        snprintf(why, why_size, "no OpenCL device");
         return 0;
     }
-    e = d->api.cl.device_ids(platform, CL_DEVICE_TYPE_ALL, 1, &device, &found);
-    if (e == 0 && found > 0) e = d->api.cl.device_info(device, CL_DEVICE_NAME, sizeof d->name - 1, d->name, NULL);
-    if (e == 0 && found > 0) d->context = d->api.cl.create_context(NULL, 1, &device, NULL, NULL, &e);
-    if (e == 0 && found > 0) d->queue = d->api.cl.create_queue(d->context, device, 0, &e);
-    if (e != 0 || found == 0) snprintf(why, why_size, "no usable OpenCL device (error %d)", (int)e);
-    return e == 0 && found > 0;
+    char name[128] = "", platform_name[128] = "";
+    void *platform = NULL;
+    uint64_t type = 0;
+    cl_int e = d->api.cl.device_info(device, CL_DEVICE_NAME, sizeof name - 1, name, NULL);
+    if (e == 0) e = d->api.cl.device_info(device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    if (e == 0) e = d->api.cl.device_info(device, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);
+    if (e == 0) e = d->api.cl.platform_info(platform, CL_PLATFORM_NAME, sizeof platform_name - 1, platform_name, NULL);
+    snprintf(d->name, sizeof d->name, "%s (%s, %s device)", name, platform_name,
+             type & (1u << 2) ? "GPU" : type & (1u << 1) ? "CPU" : "other");
+    if (e == 0) d->context = d->api.cl.create_context(NULL, 1, &device, NULL, NULL, &e);
+    if (e == 0) d->queue = d->api.cl.create_queue(d->context, device, 0, &e);
+    if (e != 0) snprintf(why, why_size, "no usable OpenCL device (error %d)", (int)e);
+    return e == 0;
 }
 
 test_device *test_device_open(bq_backend backend, char *why, size_t why_size) {

@@ -11,7 +11,8 @@
 
 typedef struct test_device test_device;
 
-/* Opens the first device of backend; NULL with the reason in why if there is none. */
+/* Opens the device bitquant's host-memory entry points use (include/bitquant.h); NULL with the reason in
+ * why if there is none. */
 test_device *test_device_open(bq_backend backend, char *why, size_t why_size);
 void test_device_close(test_device *d);
 const char *test_device_name(const test_device *d);

@@ -1,5 +1,6 @@
 /* The bitquant command: `list` shows what the library holds, `bench` measures every kernel against
- * rooflines measured in the same run and against the plain C reference compiled with -O3. */
+ * rooflines measured in the same run and against the plain C reference compiled with -O3, on the CPU and
+ * on every GPU backend that has a device (OpenCL on PoCL, a CPU device, included and labelled as such). */
 #define _POSIX_C_SOURCE 200809L
 #include <bitquant.h>
 
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "device_memory.h"
 #include "reference.h"
 #include "roofline.h"
 
@@ -25,6 +27,17 @@ static int cmd_list(void) {
                is_active ? ", active" : "");
     }
     if (active_status != BQ_OK) printf("  no active variant: %s\n", bq_last_error());
+    printf("\nGPU backends:\n");
+    for (int b = 0; b < BQ_BACKEND_COUNT; b++) {
+        char device[256];
+        if (!bq_backend_compiled((bq_backend)b)) {
+            printf("  %-8s not compiled in\n", bq_backend_name((bq_backend)b));
+        } else if (bq_backend_device((bq_backend)b, device, sizeof device) == BQ_OK) {
+            printf("  %-8s compiled in, device: %s\n", bq_backend_name((bq_backend)b), device);
+        } else {
+            printf("  %-8s compiled in, no device: %s\n", bq_backend_name((bq_backend)b), bq_last_error());
+        }
+    }
     printf("\n%-17s %-9s %-13s %-13s %s\n", "quantizer", "direction", "kernel", "", "parameters");
     for (size_t i = 0; i < bq_quantizer_count(); i++) {
         bq_quantizer_info info;
@@ -79,8 +92,16 @@ static double median(double *values, int count) {
     return count % 2 ? values[count / 2] : 0.5 * (values[count / 2 - 1] + values[count / 2]);
 }
 
-/* What one timed sample runs: a kernel, a roofline or a reference loop. */
-typedef enum { RUN_KERNEL, RUN_REFERENCE, RUN_COPY, RUN_ADD, RUN_READ } run_kind;
+/* What one timed sample runs: a kernel, a roofline or a reference loop; on a GPU, a kernel on device memory
+ * or a device-to-device copy of `copy_floats` floats. */
+typedef enum { RUN_KERNEL, RUN_REFERENCE, RUN_COPY, RUN_ADD, RUN_READ, RUN_DEVICE_KERNEL, RUN_DEVICE_COPY } run_kind;
+
+/* Device buffers of n floats each, and the device they live on. */
+typedef struct {
+    test_device *dev;
+    bq_backend backend;
+    void *x, *g, *out;
+} device_buffers;
 
 typedef struct {
     run_kind kind;
@@ -89,6 +110,8 @@ typedef struct {
     const bq_params *params;
     const buffers *b;
     int threads;
+    const device_buffers *d; /* device kinds only */
+    size_t copy_floats;
 } runner;
 
 static volatile float sink;
@@ -110,15 +133,34 @@ static int run_once(const runner *r) {
     case RUN_READ:
         sink = roofline_read(b->x, b->n, r->threads);
         return 0;
+    case RUN_DEVICE_KERNEL: {
+        const device_buffers *d = r->d;
+        void *queue = test_device_queue(d->dev), *context = test_device_context(d->dev);
+        if (d->backend == BQ_BACKEND_CUDA) {
+            return r->c->backward ? bq_cuda_backward(r->q, d->x, d->g, d->out, b->n, queue)
+                                  : bq_cuda_forward(r->q, d->x, d->out, b->n, queue);
+        }
+        return r->c->backward ? bq_opencl_backward(r->q, context, queue, d->x, d->g, d->out, b->n)
+                              : bq_opencl_forward(r->q, context, queue, d->x, d->out, b->n);
+    }
+    case RUN_DEVICE_COPY:
+        return test_device_copy(r->d->dev, r->d->out, r->d->x, r->copy_floats * sizeof(float));
     }
     return 1;
+}
+
+/* Device work is enqueued: a sample ends when the queue is empty. */
+static void finish(const runner *r) {
+    if (r->d != NULL) test_device_finish(r->d->dev);
 }
 
 /* Calls per timed sample, so that a sample lasts >= ~2 ms; 0 if the runner fails. */
 static int calibrate(const runner *r) {
     if (run_once(r) != 0) return 0; // warm-up, and fail fast
+    finish(r);
     double start = now_seconds();
     run_once(r);
+    finish(r);
     double one = now_seconds() - start;
     return one > 2e-3 ? 1 : (int)(2e-3 / (one > 1e-7 ? one : 1e-7)) + 1;
 }
@@ -127,6 +169,7 @@ static double sample(const runner *r, int reps) {
     double start = now_seconds();
     for (int k = 0; k < reps; k++)
         run_once(r);
+    finish(r);
     return (now_seconds() - start) / reps;
 }
 
@@ -221,6 +264,93 @@ static void fill(buffers *b, size_t n) {
     }
 }
 
+/* One result, as a table row or a JSON object; `where` is the CPU variant or the GPU backend, threads 0 for
+ * a GPU. */
+static void print_row(const bench_options *o, const char *where, const bench_case *c, size_t n, int threads,
+                      const paired_times *t, traffic_shape shape, const char *roof_name, double reference_seconds,
+                      int *first) {
+    double bytes = bytes_of(shape, n);
+    double gbps = bytes / t->kernel * 1e-9, roof_gbps = bytes / t->roofline * 1e-9;
+    double vs_c = reference_seconds > 0 ? reference_seconds / t->kernel : NAN;
+    if (o->json) {
+        printf("%s  {\"kernel\": \"%s\", \"on\": \"%s\", \"n\": %zu, \"threads\": %d, \"median_us\": %.3f, "
+               "\"gbps\": %.2f, \"roofline\": \"%s\", \"roofline_gbps\": %.2f, \"ratio_roofline\": %.3f, ",
+               *first ? "" : ",\n", c->label, where, n, threads, t->kernel * 1e6, gbps, roof_name, roof_gbps, t->ratio);
+        if (isnan(vs_c))
+            printf("\"plain_c_us\": null, \"speedup_vs_plain_c\": null}");
+        else
+            printf("\"plain_c_us\": %.3f, \"speedup_vs_plain_c\": %.2f}", reference_seconds * 1e6, vs_c);
+        *first = 0;
+    } else {
+        char thr[16] = "-";
+        if (threads > 0) snprintf(thr, sizeof thr, "%d", threads);
+        printf("%-32s %9zu %3s %10.1f %7.2f %13s %8.2f %6.2f ", c->label, n, thr, t->kernel * 1e6, gbps, roof_name,
+               roof_gbps, t->ratio);
+        if (isnan(vs_c))
+            printf("%7s\n", "-");
+        else
+            printf("%7.1f\n", vs_c);
+    }
+    fflush(stdout);
+}
+
+/* Every case on each GPU backend that has a device, on device memory, against a device-to-device copy
+ * moving the same bytes. Returns nonzero if a kernel fails. */
+static int bench_gpus(const bench_options *o, bench_case *cases, int case_count, const buffers *b,
+                      const double *reference_seconds, int samples, int *first) {
+    for (int bi = 0; bi < BQ_BACKEND_COUNT; bi++) {
+        bq_backend backend = (bq_backend)bi;
+        char device_name[256], why[256];
+        if (!bq_backend_compiled(backend) || bq_backend_device(backend, device_name, sizeof device_name) != BQ_OK)
+            continue;
+        test_device *dev = test_device_open(backend, why, sizeof why);
+        if (dev == NULL) {
+            fprintf(stderr, "bitquant bench: %s: %s\n", bq_backend_name(backend), why);
+            continue;
+        }
+        size_t bytes = b->n * sizeof(float);
+        device_buffers d = {dev, backend, test_device_alloc(dev, bytes), test_device_alloc(dev, bytes),
+                            test_device_alloc(dev, bytes)};
+        int failed = d.x == NULL || d.g == NULL || d.out == NULL || test_device_upload(dev, d.x, b->x, bytes) != 0 ||
+                     test_device_upload(dev, d.g, b->g, bytes) != 0;
+        if (failed) fprintf(stderr, "bitquant bench: %s: cannot set up %zu bytes x 3\n", bq_backend_name(backend), bytes);
+        if (!o->json && !failed)
+            printf("%s on %s, device memory; roofline: a device copy moving the same bytes\n", bq_backend_name(backend),
+                   device_name);
+        runner copy_all = {.kind = RUN_DEVICE_COPY, .b = b, .d = &d, .copy_floats = b->n};
+        runner copy_half = {.kind = RUN_DEVICE_COPY, .b = b, .d = &d, .copy_floats = b->n / 2};
+        for (int ci = 0; ci < case_count && !failed; ci++) {
+            const bench_case *c = &cases[ci];
+            bq_params params;
+            bench_params(c, &params);
+            bq_quantizer *q = NULL;
+            if (bq_create(c->quantizer, &params, &q) != BQ_OK) {
+                fprintf(stderr, "bitquant bench: %s\n", bq_last_error());
+                failed = 1;
+                break;
+            }
+            traffic_shape shape = shape_of(c);
+            const runner *roofs[2] = {&copy_all, shape == SHAPE_MAP ? NULL : &copy_half};
+            runner r = {.kind = RUN_DEVICE_KERNEL, .c = c, .q = q, .params = &params, .b = b, .d = &d};
+            paired_times t;
+            failed = time_against_roofline(&r, roofs, samples, &t);
+            bq_destroy(q);
+            if (failed) {
+                fprintf(stderr, "bitquant bench: %s on %s failed: %s\n", c->label, bq_backend_name(backend),
+                        bq_last_error());
+                break;
+            }
+            print_row(o, bq_backend_name(backend), c, b->n, 0, &t, shape, "device copy", reference_seconds[ci], first);
+        }
+        test_device_free(dev, d.x);
+        test_device_free(dev, d.g);
+        test_device_free(dev, d.out);
+        test_device_close(dev);
+        if (failed) return 1;
+    }
+    return 0;
+}
+
 static int cmd_bench(const bench_options *o) {
     const char *active = "?";
     if (bq_cpu_variant_active(&active) != BQ_OK) {
@@ -261,15 +391,15 @@ static int cmd_bench(const bench_options *o) {
         for (int ci = 0; ci < case_count; ci++) {
             bq_params params;
             bench_params(&cases[ci], &params);
-            runner r = {RUN_REFERENCE, &cases[ci], NULL, &params, &b, 1};
+            runner r = {.kind = RUN_REFERENCE, .c = &cases[ci], .params = &params, .b = &b, .threads = 1};
             reference_seconds[ci] = (o->quick && n > ((size_t)1 << 20)) ? -1.0 : time_median(&r, reference_samples);
         }
         for (int ti = 0; ti < o->thread_count; ti++) {
             int threads = o->threads[ti];
             bq_set_num_threads(threads);
-            runner roof_copy = {RUN_COPY, NULL, NULL, NULL, &b, threads};
-            runner roof_add = {RUN_ADD, NULL, NULL, NULL, &b, threads};
-            runner roof_read = {RUN_READ, NULL, NULL, NULL, &b, threads};
+            runner roof_copy = {.kind = RUN_COPY, .b = &b, .threads = threads};
+            runner roof_add = {.kind = RUN_ADD, .b = &b, .threads = threads};
+            runner roof_read = {.kind = RUN_READ, .b = &b, .threads = threads};
             for (int ci = 0; ci < case_count; ci++) {
                 const bench_case *c = &cases[ci];
                 bq_params params;
@@ -282,7 +412,7 @@ static int cmd_bench(const bench_options *o) {
                 traffic_shape shape = shape_of(c);
                 const runner *roofs[2] = {shape == SHAPE_GRAD ? &roof_add : &roof_copy,
                                           shape == SHAPE_REDUCE_MAP ? &roof_read : NULL};
-                runner r = {RUN_KERNEL, c, q, &params, &b, threads};
+                runner r = {.kind = RUN_KERNEL, .c = c, .q = q, .params = &params, .b = &b, .threads = threads};
                 paired_times t;
                 int failed = time_against_roofline(&r, roofs, samples, &t);
                 bq_destroy(q);
@@ -290,34 +420,15 @@ static int cmd_bench(const bench_options *o) {
                     fprintf(stderr, "bitquant bench: %s failed: %s\n", c->label, bq_last_error());
                     return 1;
                 }
-                double bytes = bytes_of(shape, n);
-                double gbps = bytes / t.kernel * 1e-9, roof_gbps = bytes / t.roofline * 1e-9;
-                double vs_c = reference_seconds[ci] > 0 ? reference_seconds[ci] / t.kernel : NAN;
-                if (o->json) {
-                    printf("%s  {\"kernel\": \"%s\", \"n\": %zu, \"threads\": %d, \"median_us\": %.3f, \"gbps\": %.2f, "
-                           "\"roofline\": \"%s\", \"roofline_gbps\": %.2f, \"ratio_roofline\": %.3f, ",
-                           first ? "" : ",\n", c->label, n, threads, t.kernel * 1e6, gbps, roofline_name(shape),
-                           roof_gbps, t.ratio);
-                    if (isnan(vs_c))
-                        printf("\"plain_c_us\": null, \"speedup_vs_plain_c\": null}");
-                    else
-                        printf("\"plain_c_us\": %.3f, \"speedup_vs_plain_c\": %.2f}", reference_seconds[ci] * 1e6,
-                               vs_c);
-                    first = 0;
-                } else {
-                    printf("%-32s %9zu %3d %10.1f %7.2f %13s %8.2f %6.2f ", c->label, n, threads, t.kernel * 1e6, gbps,
-                           roofline_name(shape), roof_gbps, t.ratio);
-                    if (isnan(vs_c))
-                        printf("%7s\n", "-");
-                    else
-                        printf("%7.1f\n", vs_c);
-                }
+                print_row(o, active, c, n, threads, &t, shape, roofline_name(shape), reference_seconds[ci], &first);
                 fflush(stdout);
             }
         }
+        int gpu_failed = bench_gpus(o, cases, case_count, &b, reference_seconds, samples, &first);
         free(b.x);
         free(b.g);
         free(b.out);
+        if (gpu_failed) return 1;
     }
     if (o->json) printf("\n]}\n");
     return 0;
@@ -343,8 +454,9 @@ static int parse_list(const char *text, size_t *out, int max) {
 static int usage(void) {
     fprintf(stderr, "usage: bitquant list\n"
                     "       bitquant bench [--quick] [--json] [--sizes 2^16,2^24] [--threads 1,2] [--quantizer NAME]\n"
-                    "  list   quantizers, their kernels and parameters, compiled CPU variants and the active one\n"
-                    "  bench  median time, GB/s, ratio to same-run rooflines and speedup over plain C, per kernel\n"
+                    "  list   quantizers, their kernels and parameters, CPU variants and the active one, GPU backends\n"
+                    "  bench  median time, GB/s, ratio to same-run rooflines and speedup over plain C, per kernel,\n"
+                    "         on the CPU and on each GPU backend with a device (device memory)\n"
                     "         (default sizes 2^16 and 2^24, threads 1 and 2; --quick: 2^16 and 2^20, 5 samples)\n");
     return 2;
 }
