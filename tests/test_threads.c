@@ -1,6 +1,9 @@
 /* Four threads at once, each with its own quantizers, buffers and lengths, checked against the reference on
  * every iteration. Two of them also provoke errors of different kinds: bq_last_error must be thread-local,
- * so each thread sees only its own message (and a thread that never failed sees ""). */
+ * so each thread sees only its own message (and a thread that never failed sees "").
+ *
+ * Usage: test_threads [cpu|cuda|opencl]: the kernels run on the CPU (bq_forward, the default) or on a GPU
+ * backend's host-memory entry points, all threads at once on its one device (skipped, exit 77, without). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <pthread.h>
@@ -34,6 +37,15 @@ typedef struct {
 } worker;
 
 static pthread_barrier_t start_line;
+static int on_gpu;
+static bq_backend gpu;
+
+static bq_status run(const bq_quantizer *q, int backward, const float *x, const float *g, float *out, size_t n) {
+    if (on_gpu) {
+        return backward ? bq_device_backward_host(q, gpu, x, g, out, n) : bq_device_forward_host(q, gpu, x, out, n);
+    }
+    return backward ? bq_backward(q, x, g, out, n) : bq_forward(q, x, out, n);
+}
 
 static void record(worker *w, int ok, const char *fmt, const char *detail) {
     if (ok) {
@@ -122,7 +134,7 @@ static void *work(void *arg) {
             fill(&r, x, g, j->n);
             for (int backward = 0; backward <= 1; backward++) {
                 if (w->errors != PROVOKES_NOTHING && (it + k + backward) % 3 == 0) provoke(w);
-                bq_status s = backward ? bq_backward(q[k], x, g, out, j->n) : bq_forward(q[k], x, out, j->n);
+                bq_status s = run(q[k], backward, x, g, out, j->n);
                 bq_status rs = backward ? ref_backward(j->name, &j->p, x, g, ref, j->n)
                                         : ref_forward(j->name, &j->p, x, ref, j->n);
                 char detail[256];
@@ -153,11 +165,26 @@ static bq_params params(float swish_beta, int bits, double scale, float cancel) 
     return p;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     const char *variant = NULL;
     if (bq_cpu_variant_active(&variant) == BQ_E_UNSUPPORTED) {
         printf("[SKIP] %s\n", bq_last_error());
         return 77;
+    }
+    const char *where = argc > 1 ? argv[1] : "cpu";
+    if (strcmp(where, "cpu") != 0) {
+        on_gpu = 1;
+        gpu = strcmp(where, "cuda") == 0 ? BQ_BACKEND_CUDA : BQ_BACKEND_OPENCL;
+        char device[256];
+        if (strcmp(where, bq_backend_name(gpu)) != 0) {
+            printf("usage: test_threads [cpu|cuda|opencl]\n");
+            return 2;
+        }
+        if (bq_backend_device(gpu, device, sizeof device) != BQ_OK) {
+            printf("[SKIP] %s\n", bq_last_error());
+            return 77;
+        }
+        printf("threads on %s: %s\n", where, device);
     }
     worker workers[THREADS] = {
         {.id = 0,
