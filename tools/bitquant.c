@@ -69,6 +69,7 @@ typedef struct {
     int threads[4];
     int thread_count;
     const char *only;
+    const char *on; /* NULL: the CPU and every GPU with a device; else "cpu" or a backend's name */
 } bench_options;
 
 typedef struct {
@@ -301,8 +302,15 @@ static int bench_gpus(const bench_options *o, bench_case *cases, int case_count,
     for (int bi = 0; bi < BQ_BACKEND_COUNT; bi++) {
         bq_backend backend = (bq_backend)bi;
         char device_name[256], why[256];
-        if (!bq_backend_compiled(backend) || bq_backend_device(backend, device_name, sizeof device_name) != BQ_OK)
+        if (o->on != NULL && strcmp(o->on, bq_backend_name(backend)) != 0) continue;
+        if (!bq_backend_compiled(backend) || bq_backend_device(backend, device_name, sizeof device_name) != BQ_OK) {
+            if (o->on != NULL) {
+                fprintf(stderr, "bitquant bench: --on %s: %s\n", o->on,
+                        bq_backend_compiled(backend) ? bq_last_error() : "not compiled into this library");
+                return 1;
+            }
             continue;
+        }
         test_device *dev = test_device_open(backend, why, sizeof why);
         if (dev == NULL) {
             fprintf(stderr, "bitquant bench: %s: %s\n", bq_backend_name(backend), why);
@@ -394,7 +402,8 @@ static int cmd_bench(const bench_options *o) {
             runner r = {.kind = RUN_REFERENCE, .c = &cases[ci], .params = &params, .b = &b, .threads = 1};
             reference_seconds[ci] = (o->quick && n > ((size_t)1 << 20)) ? -1.0 : time_median(&r, reference_samples);
         }
-        for (int ti = 0; ti < o->thread_count; ti++) {
+        int on_cpu = o->on == NULL || strcmp(o->on, "cpu") == 0;
+        for (int ti = 0; ti < o->thread_count && on_cpu; ti++) {
             int threads = o->threads[ti];
             bq_set_num_threads(threads);
             runner roof_copy = {.kind = RUN_COPY, .b = &b, .threads = threads};
@@ -454,9 +463,10 @@ static int parse_list(const char *text, size_t *out, int max) {
 static int usage(void) {
     fprintf(stderr, "usage: bitquant list\n"
                     "       bitquant bench [--quick] [--json] [--sizes 2^16,2^24] [--threads 1,2] [--quantizer NAME]\n"
+                    "                      [--on cpu|cuda|opencl]\n"
                     "  list   quantizers, their kernels and parameters, CPU variants and the active one, GPU backends\n"
                     "  bench  median time, GB/s, ratio to same-run rooflines and speedup over plain C, per kernel,\n"
-                    "         on the CPU and on each GPU backend with a device (device memory)\n"
+                    "         on the CPU and on each GPU backend with a device (device memory), or --on one of them\n"
                     "         (default sizes 2^16 and 2^24, threads 1 and 2; --quick: 2^16 and 2^20, 5 samples)\n");
     return 2;
 }
@@ -484,10 +494,14 @@ int main(int argc, char **argv) {
             if (o.thread_count <= 0) return usage();
             for (int k = 0; k < o.thread_count; k++)
                 o.threads[k] = (int)t[k];
-        } else if (strcmp(argv[i], "--quantizer") == 0 && i + 1 < argc)
+        } else if (strcmp(argv[i], "--quantizer") == 0 && i + 1 < argc) {
             o.only = argv[++i];
-        else
+        } else if (strcmp(argv[i], "--on") == 0 && i + 1 < argc) {
+            o.on = argv[++i];
+            if (strcmp(o.on, "cpu") != 0 && strcmp(o.on, "cuda") != 0 && strcmp(o.on, "opencl") != 0) return usage();
+        } else {
             return usage();
+        }
     }
     if (o.quick && !sizes_given) o.sizes[1] = (size_t)1 << 20;
     return cmd_bench(&o);
