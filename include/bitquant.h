@@ -104,8 +104,9 @@ bq_status bq_cuda_backward(const bq_quantizer *q, const float *x, const float *g
 /* OpenCL, device memory: x, y, grad_y, grad_x are cl_mem buffers of at least n floats in context (a
  * cl_context), and queue is an in-order cl_command_queue of that context. The kernels are enqueued on queue
  * and the call returns without waiting for them; WeightDoReFa's forward reads its abs-max back (one wait).
- * Over 2^28 elements, the buffers are cut with clCreateSubBuffer, so they must not be sub-buffers. The
- * program is built with -cl-fp32-correctly-rounded-divide-sqrt: the device must support it. */
+ * Over 2^28 elements the buffers are cut into slices, which Halide's OpenCL runtime passes as sub-buffers:
+ * then they must not be sub-buffers themselves. Programs are built with
+ * -cl-fp32-correctly-rounded-divide-sqrt, which the device must support. */
 bq_status bq_opencl_forward(const bq_quantizer *q, void *context, void *queue, void *x, void *y, size_t n);
 bq_status bq_opencl_backward(const bq_quantizer *q, void *context, void *queue, void *x, void *grad_y, void *grad_x,
                              size_t n);
