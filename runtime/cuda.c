@@ -157,6 +157,8 @@ static int wrap(bq_call_context *call, struct halide_buffer_t *buf, uint64_t han
     return halide_cuda_wrap_device_ptr(call, buf, handle);
 }
 
-static int detach(bq_call_context *call, struct halide_buffer_t *buf) { return halide_cuda_detach_device_ptr(call, buf); }
+static int detach(bq_call_context *call, struct halide_buffer_t *buf) {
+    return halide_cuda_detach_device_ptr(call, buf);
+}
 
 const bq_gpu_device bq_cuda_device = {load, default_device, caller_context, wrap, detach};

@@ -94,8 +94,7 @@ static void describe(halide_buffer_t *buf, halide_dimension_t *dim, int dimensio
 
 /* Elements [start, start + len) of op as s->buf. Host inputs are marked dirty so that Halide copies them
  * to the device; device memory is wrapped as [chunk x chunks] and chunk start / chunk sliced out. */
-static int bind(const gpu_run *run, bq_call_context *call, slot *s, operand op, size_t start, size_t len,
-                int output) {
+static int bind(const gpu_run *run, bq_call_context *call, slot *s, operand op, size_t start, size_t len, int output) {
     memset(s, 0, sizeof *s);
     s->output = output;
     s->dim = (halide_dimension_t){.min = 0, .extent = (int32_t)len, .stride = 1};
@@ -274,8 +273,8 @@ static bq_status run_forward(const gpu_run *run, const bq_quantizer *q, operand 
 }
 
 static bq_status run_backward(const gpu_run *run, const bq_quantizer *q, operand x, operand g, operand dx) {
-    grad_job job = {run->backend->kernels[q->entry->backward].grad, x, g, dx, q->scalars.backward_p0,
-                    q->scalars.threshold};
+    grad_job job = {
+        run->backend->kernels[q->entry->backward].grad, x, g, dx, q->scalars.backward_p0, q->scalars.threshold};
     return for_each_chunk(run, grad_chunk, &job);
 }
 

@@ -123,8 +123,9 @@ static void create_default(void) {
     if (default_id == NULL) {
         const char *wanted = getenv("BITQUANT_OPENCL_PLATFORM");
         default_status = BQ_E_NO_DEVICE;
-        snprintf(default_message, sizeof default_message, "no OpenCL device%s%s%s", wanted ? " on a platform named *" : "",
-                 wanted ? wanted : "", wanted ? "* (BITQUANT_OPENCL_PLATFORM)" : "");
+        snprintf(default_message, sizeof default_message, "no OpenCL device%s%s%s",
+                 wanted ? " on a platform named *" : "", wanted ? wanted : "",
+                 wanted ? "* (BITQUANT_OPENCL_PLATFORM)" : "");
         return;
     }
     cl_int error = 0;

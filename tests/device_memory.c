@@ -79,10 +79,19 @@ static void *open_library(const char *soname, const char *fallback) {
 }
 
 static int open_cuda(test_device *d, char *why, size_t why_size) {
-    static const char *const names[] = {
-        "cuInit",           "cuDeviceGet",    "cuDeviceGetName",     "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent",
-        "cuStreamCreate",   "cuStreamDestroy_v2", "cuStreamSynchronize", "cuMemAlloc_v2",        "cuMemFree_v2",
-        "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync_v2", "cuMemcpyDtoDAsync_v2"};
+    static const char *const names[] = {"cuInit",
+                                        "cuDeviceGet",
+                                        "cuDeviceGetName",
+                                        "cuDevicePrimaryCtxRetain",
+                                        "cuCtxSetCurrent",
+                                        "cuStreamCreate",
+                                        "cuStreamDestroy_v2",
+                                        "cuStreamSynchronize",
+                                        "cuMemAlloc_v2",
+                                        "cuMemFree_v2",
+                                        "cuMemcpyHtoDAsync_v2",
+                                        "cuMemcpyDtoHAsync_v2",
+                                        "cuMemcpyDtoDAsync_v2"};
     void *lib = open_library("libcuda.so.1", "libcuda.so");
     if (lib == NULL) {
         snprintf(why, why_size, "no CUDA driver (libcuda.so.1)");
@@ -120,9 +129,10 @@ static void *find_opencl_device(test_device *d, uint64_t type) {
 
 static int open_opencl(test_device *d, char *why, size_t why_size) {
     static const char *const names[] = {
-        "clGetPlatformIDs", "clGetPlatformInfo", "clGetDeviceIDs",      "clGetDeviceInfo",     "clCreateContext",  "clCreateCommandQueue",
-        "clCreateBuffer",   "clEnqueueWriteBuffer", "clEnqueueReadBuffer", "clEnqueueCopyBuffer", "clFinish",
-        "clReleaseMemObject", "clReleaseCommandQueue", "clReleaseContext"};
+        "clGetPlatformIDs",      "clGetPlatformInfo",    "clGetDeviceIDs", "clGetDeviceInfo",
+        "clCreateContext",       "clCreateCommandQueue", "clCreateBuffer", "clEnqueueWriteBuffer",
+        "clEnqueueReadBuffer",   "clEnqueueCopyBuffer",  "clFinish",       "clReleaseMemObject",
+        "clReleaseCommandQueue", "clReleaseContext"};
     void *lib = open_library("libOpenCL.so.1", "libOpenCL.so");
     if (lib == NULL) {
         snprintf(why, why_size, "no OpenCL ICD loader (libOpenCL.so.1)");
@@ -143,7 +153,9 @@ static int open_opencl(test_device *d, char *why, size_t why_size) {
     if (e == 0) e = d->api.cl.device_info(device, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);
     if (e == 0) e = d->api.cl.platform_info(platform, CL_PLATFORM_NAME, sizeof platform_name - 1, platform_name, NULL);
     snprintf(d->name, sizeof d->name, "%s (%s, %s device)", name, platform_name,
-             type & (1u << 2) ? "GPU" : type & (1u << 1) ? "CPU" : "other");
+             type & (1u << 2)   ? "GPU"
+             : type & (1u << 1) ? "CPU"
+                                : "other");
     if (e == 0) d->context = d->api.cl.create_context(NULL, 1, &device, NULL, NULL, &e);
     if (e == 0) d->queue = d->api.cl.create_queue(d->context, device, 0, &e);
     if (e != 0) snprintf(why, why_size, "no usable OpenCL device (error %d)", (int)e);

@@ -120,7 +120,8 @@ static bq_status call_on_device(const bq_quantizer *lib, int backward, const flo
     bq_status s = BQ_E_RUNTIME;
     if (n > 0 && (dx == NULL || dout == NULL || (backward && dg == NULL))) {
         printf("FAIL cannot allocate %zu bytes on the device\n", bytes);
-    } else if (test_device_upload(device, dx, x, bytes) != 0 || (backward && test_device_upload(device, dg, g, bytes) != 0)) {
+    } else if (test_device_upload(device, dx, x, bytes) != 0 ||
+               (backward && test_device_upload(device, dg, g, bytes) != 0)) {
         printf("FAIL cannot upload %zu bytes to the device\n", bytes);
     } else {
         void *queue = test_device_queue(device), *context = test_device_context(device);
@@ -160,8 +161,10 @@ static int choose_path(int argc, char **argv) {
         const char *name;
         path_kind kind;
         bq_backend backend;
-    } paths[] = {{"cpu", PATH_CPU, BQ_BACKEND_CUDA},           {"cuda-host", PATH_HOST, BQ_BACKEND_CUDA},
-                 {"opencl-host", PATH_HOST, BQ_BACKEND_OPENCL}, {"cuda-device", PATH_DEVICE, BQ_BACKEND_CUDA},
+    } paths[] = {{"cpu", PATH_CPU, BQ_BACKEND_CUDA},
+                 {"cuda-host", PATH_HOST, BQ_BACKEND_CUDA},
+                 {"opencl-host", PATH_HOST, BQ_BACKEND_OPENCL},
+                 {"cuda-device", PATH_DEVICE, BQ_BACKEND_CUDA},
                  {"opencl-device", PATH_DEVICE, BQ_BACKEND_OPENCL}};
     const char *wanted = argc > 1 ? argv[1] : "cpu";
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {

@@ -121,8 +121,8 @@ static int check_no_device(const char *backend_name) {
     char name[64] = "untouched";
     bq_status s = bq_backend_device(b, name, sizeof name);
     if (s == BQ_OK) {
-        printf("[SKIP] %s has a device here (%s): the no-device behaviour needs a machine without one\n",
-               backend_name, name);
+        printf("[SKIP] %s has a device here (%s): the no-device behaviour needs a machine without one\n", backend_name,
+               name);
         return 77;
     }
     expect("bq_backend_device", s, BQ_E_NO_DEVICE, "bq_backend_device");

@@ -321,7 +321,8 @@ static int bench_gpus(const bench_options *o, bench_case *cases, int case_count,
                             test_device_alloc(dev, bytes)};
         int failed = d.x == NULL || d.g == NULL || d.out == NULL || test_device_upload(dev, d.x, b->x, bytes) != 0 ||
                      test_device_upload(dev, d.g, b->g, bytes) != 0;
-        if (failed) fprintf(stderr, "bitquant bench: %s: cannot set up %zu bytes x 3\n", bq_backend_name(backend), bytes);
+        if (failed)
+            fprintf(stderr, "bitquant bench: %s: cannot set up %zu bytes x 3\n", bq_backend_name(backend), bytes);
         if (!o->json && !failed)
             printf("%s on %s, device memory; roofline: a device copy moving the same bytes\n", bq_backend_name(backend),
                    device_name);
