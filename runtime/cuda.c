@@ -6,19 +6,17 @@
 
 #include <HalideRuntime.h>
 #include <HalideRuntimeCuda.h>
-#include <dlfcn.h>
-#include <stddef.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <string.h>
 
 /* The driver API's types, as cuda.h defines them. */
 typedef int CUresult;
 typedef int CUdevice;
 typedef void *CUcontext;
 
-static struct cuda_api {
+/* The driver functions used, in the order bq_load_driver fills them. */
+static struct {
     CUresult (*init)(unsigned int flags);
     CUresult (*device_count)(int *count);
     CUresult (*device_get)(CUdevice *device, int ordinal);
@@ -65,36 +63,18 @@ static int get_stream(void *user_context, void *context, void **stream) {
 }
 
 static void load_driver(void) {
-    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (lib == NULL) lib = dlopen("libcuda.so", RTLD_NOW | RTLD_LOCAL);
-    if (lib == NULL) {
+    static const char *const names[] = {
+        "cuInit",          "cuDeviceGetCount",    "cuDeviceGet",        "cuDeviceGetName", "cuDevicePrimaryCtxRetain",
+        "cuCtxGetCurrent", "cuCtxPushCurrent_v2", "cuCtxPopCurrent_v2", "cuCtxGetDevice",  "cuGetErrorString"};
+    const char *missing = NULL;
+    int loaded = bq_load_driver("libcuda.so.1", "libcuda.so", names, sizeof names / sizeof names[0], &cu, &missing);
+    if (loaded != 0) {
         load_status = BQ_E_NO_DEVICE;
-        snprintf(load_message, sizeof load_message, "no CUDA driver: libcuda.so.1 cannot be loaded");
+        if (loaded == 1)
+            snprintf(load_message, sizeof load_message, "no CUDA driver: libcuda.so.1 cannot be loaded");
+        else
+            snprintf(load_message, sizeof load_message, "the CUDA driver lacks %s: too old?", missing);
         return;
-    }
-    static const struct {
-        const char *name;
-        size_t offset;
-    } symbols[] = {
-        {"cuInit", offsetof(struct cuda_api, init)},
-        {"cuDeviceGetCount", offsetof(struct cuda_api, device_count)},
-        {"cuDeviceGet", offsetof(struct cuda_api, device_get)},
-        {"cuDeviceGetName", offsetof(struct cuda_api, device_name)},
-        {"cuDevicePrimaryCtxRetain", offsetof(struct cuda_api, primary_retain)},
-        {"cuCtxGetCurrent", offsetof(struct cuda_api, ctx_current)},
-        {"cuCtxPushCurrent_v2", offsetof(struct cuda_api, ctx_push)},
-        {"cuCtxPopCurrent_v2", offsetof(struct cuda_api, ctx_pop)},
-        {"cuCtxGetDevice", offsetof(struct cuda_api, ctx_device)},
-        {"cuGetErrorString", offsetof(struct cuda_api, error_string)},
-    };
-    for (size_t i = 0; i < sizeof symbols / sizeof symbols[0]; i++) {
-        void *fn = dlsym(lib, symbols[i].name);
-        if (fn == NULL) {
-            load_status = BQ_E_NO_DEVICE;
-            snprintf(load_message, sizeof load_message, "the CUDA driver lacks %s: too old?", symbols[i].name);
-            return;
-        }
-        memcpy((char *)&cu + symbols[i].offset, &fn, sizeof fn);
     }
     CUresult error = cu.init(0);
     int count = 0;

@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <HalideRuntime.h>
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +26,22 @@ static const bq_gpu_backend *find_backend(bq_backend backend) {
         if (b->backend == backend) return b;
     }
     return NULL;
+}
+
+int bq_load_driver(const char *soname, const char *fallback, const char *const *names, size_t count, void *fns,
+                   const char **missing) {
+    void *lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) lib = dlopen(fallback, RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) return 1;
+    for (size_t i = 0; i < count; i++) {
+        void *fn = dlsym(lib, names[i]);
+        if (fn == NULL) {
+            *missing = names[i];
+            return 2;
+        }
+        memcpy((char *)fns + i * sizeof fn, &fn, sizeof fn);
+    }
+    return 0;
 }
 
 const char *bq_backend_name(bq_backend backend) {

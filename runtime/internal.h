@@ -109,4 +109,10 @@ typedef struct {
 
 extern const bq_gpu_device bq_cuda_device, bq_opencl_device;
 
+/* Loads a driver: dlopen(soname), else dlopen(fallback), then symbols names[0 .. count) into fns, a struct of
+ * as many function pointers in the same order. Returns 0; 1 if there is no library; 2 if a symbol is
+ * missing (*missing names it). */
+int bq_load_driver(const char *soname, const char *fallback, const char *const *names, size_t count, void *fns,
+                   const char **missing);
+
 #endif

@@ -7,8 +7,6 @@
 
 #include <HalideRuntime.h>
 #include <HalideRuntimeOpenCL.h>
-#include <dlfcn.h>
-#include <stddef.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,7 +26,8 @@ typedef void *cl_platform_id, *cl_device_id, *cl_context, *cl_command_queue;
 #define CL_DEVICE_PLATFORM 0x1031
 #define CL_DEVICE_TYPE_CPU ((cl_device_type)1 << 1)
 
-static struct opencl_api {
+/* The loader functions used, in the order bq_load_driver fills them. */
+static struct {
     cl_int (*platform_ids)(cl_uint count, cl_platform_id *platforms, cl_uint *found);
     cl_int (*platform_info)(cl_platform_id platform, cl_uint what, size_t size, void *value, size_t *written);
     cl_int (*device_ids)(cl_platform_id platform, cl_device_type type, cl_uint count, cl_device_id *devices,
@@ -55,32 +54,17 @@ static cl_context default_context;
 static cl_command_queue default_queue;
 
 static void load_driver(void) {
-    void *lib = dlopen("libOpenCL.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (lib == NULL) lib = dlopen("libOpenCL.so", RTLD_NOW | RTLD_LOCAL);
-    if (lib == NULL) {
+    static const char *const names[] = {"clGetPlatformIDs", "clGetPlatformInfo", "clGetDeviceIDs",
+                                        "clGetDeviceInfo",  "clCreateContext",   "clCreateCommandQueue"};
+    const char *missing = NULL;
+    int loaded = bq_load_driver("libOpenCL.so.1", "libOpenCL.so", names, sizeof names / sizeof names[0], &cl, &missing);
+    if (loaded != 0) {
         load_status = BQ_E_NO_DEVICE;
-        snprintf(load_message, sizeof load_message, "no OpenCL: libOpenCL.so.1 (an ICD loader) cannot be loaded");
+        if (loaded == 1)
+            snprintf(load_message, sizeof load_message, "no OpenCL: libOpenCL.so.1 (an ICD loader) cannot be loaded");
+        else
+            snprintf(load_message, sizeof load_message, "the OpenCL loader lacks %s", missing);
         return;
-    }
-    static const struct {
-        const char *name;
-        size_t offset;
-    } symbols[] = {
-        {"clGetPlatformIDs", offsetof(struct opencl_api, platform_ids)},
-        {"clGetPlatformInfo", offsetof(struct opencl_api, platform_info)},
-        {"clGetDeviceIDs", offsetof(struct opencl_api, device_ids)},
-        {"clGetDeviceInfo", offsetof(struct opencl_api, device_info)},
-        {"clCreateContext", offsetof(struct opencl_api, create_context)},
-        {"clCreateCommandQueue", offsetof(struct opencl_api, create_queue)},
-    };
-    for (size_t i = 0; i < sizeof symbols / sizeof symbols[0]; i++) {
-        void *fn = dlsym(lib, symbols[i].name);
-        if (fn == NULL) {
-            load_status = BQ_E_NO_DEVICE;
-            snprintf(load_message, sizeof load_message, "the OpenCL loader lacks %s", symbols[i].name);
-            return;
-        }
-        memcpy((char *)&cl + symbols[i].offset, &fn, sizeof fn);
     }
     cl_uint platforms = 0;
     cl_int error = cl.platform_ids(0, NULL, &platforms);

@@ -226,6 +226,17 @@ static void bench_params(const bench_case *c, bq_params *p) {
     if (c->dorefa_bits) p->dorefa_bits = c->dorefa_bits;
 }
 
+/* The case's quantizer (its parameters in *p), or NULL after saying why. */
+static bq_quantizer *create_quantizer(const bench_case *c, bq_params *p) {
+    bench_params(c, p);
+    bq_quantizer *q = NULL;
+    if (bq_create(c->quantizer, p, &q) != BQ_OK) {
+        fprintf(stderr, "bitquant bench: %s\n", bq_last_error());
+        return NULL;
+    }
+    return q;
+}
+
 static int build_cases(bench_case *cases, int max, const char *only) {
     int count = 0;
     for (size_t i = 0; i < bq_quantizer_count(); i++) {
@@ -331,10 +342,8 @@ static int bench_gpus(const bench_options *o, bench_case *cases, int case_count,
         for (int ci = 0; ci < case_count && !failed; ci++) {
             const bench_case *c = &cases[ci];
             bq_params params;
-            bench_params(c, &params);
-            bq_quantizer *q = NULL;
-            if (bq_create(c->quantizer, &params, &q) != BQ_OK) {
-                fprintf(stderr, "bitquant bench: %s\n", bq_last_error());
+            bq_quantizer *q = create_quantizer(c, &params);
+            if (q == NULL) {
                 failed = 1;
                 break;
             }
@@ -413,12 +422,8 @@ static int cmd_bench(const bench_options *o) {
             for (int ci = 0; ci < case_count; ci++) {
                 const bench_case *c = &cases[ci];
                 bq_params params;
-                bench_params(c, &params);
-                bq_quantizer *q = NULL;
-                if (bq_create(c->quantizer, &params, &q) != BQ_OK) {
-                    fprintf(stderr, "bitquant bench: %s\n", bq_last_error());
-                    return 1;
-                }
+                bq_quantizer *q = create_quantizer(c, &params);
+                if (q == NULL) return 1;
                 traffic_shape shape = shape_of(c);
                 const runner *roofs[2] = {shape == SHAPE_GRAD ? &roof_add : &roof_copy,
                                           shape == SHAPE_REDUCE_MAP ? &roof_read : NULL};
