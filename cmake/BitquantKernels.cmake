@@ -1,5 +1,5 @@
 # Compiles every kernel family of generators/kernels.def for every CPU variant and every GPU backend,
-# ahead of time, with the generator executable; emits each kernel's object, C header, Halide statement
+# ahead of time, with the generator executable and the schedule parameters of schedules/<variant>.sched; emits each kernel's object, C header, Halide statement
 # listing and, for CPU variants, assembly into the build tree (look there to check what vectorized), the
 # one Halide runtime (with the GPU backends' device APIs), and the registries that runtime/dispatch.c
 # (CPU variants) and runtime/gpu.c (GPU backends) include.
@@ -9,7 +9,9 @@
 
 function(bitquant_read_families out_families out_signatures)
   set(table "${PROJECT_SOURCE_DIR}/generators/kernels.def")
-  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${table}")
+  if(NOT CMAKE_SCRIPT_MODE_FILE) # tests/check_schedules.cmake reads the table in script mode
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${table}")
+  endif()
   file(STRINGS "${table}" lines REGEX "^BQ_FAMILY\\(")
   set(families "")
   set(signatures "")
@@ -43,10 +45,14 @@ function(bitquant_add_kernels)
     set(target_string "${BITQUANT_TARGET_${variant}}-${BITQUANT_KERNEL_FEATURES}")
     set(emit object,c_header,assembly,stmt)
     set(suffixes .o .h .s .stmt)
+    set(kind cpu)
     if(variant IN_LIST ARG_BACKENDS)
       set(emit object,c_header,stmt) # the assembly would be the host half only
       set(suffixes .o .h .stmt)
+      set(kind gpu)
     endif()
+    # A changed schedule file reconfigures; only the kernels whose arguments changed are generated again.
+    bitquant_read_schedule(${variant} ${kind} "${families}" schedule)
     set(variant_includes "")
     set(table "static const bq_kernel kernels_${variant}[BQ_FAMILY_COUNT] = {\n")
     foreach(family signature IN ZIP_LISTS families signatures)
@@ -55,7 +61,7 @@ function(bitquant_add_kernels)
       add_custom_command(
         OUTPUT ${outputs}
         COMMAND ${ARG_GENERATOR} -g ${family} -f ${fn} -e ${emit}
-                -o "${ARG_OUT_DIR}" target=${target_string}
+                -o "${ARG_OUT_DIR}" target=${target_string} ${schedule_${family}}
         DEPENDS ${ARG_GENERATOR} "$<TARGET_FILE:${ARG_GENERATOR}>" ${host_generators}
         COMMENT "Generating ${fn} (${target_string})"
         VERBATIM)

@@ -1,5 +1,5 @@
 // The Halide generators of every kernel family in generators/kernels.def: the algorithms, written as the
-// spec states them. Schedules come from schedules/.
+// spec states them. Schedules come from schedules/, their parameters from the build (schedules/*.sched).
 #include "Halide.h"
 
 #include "../schedules/elementwise_schedule.h"
@@ -12,7 +12,7 @@ using namespace Halide;
 
 // MAP: y(i) = f(x(i); p0, p1). The derived class supplies quantize() and, optionally, the conditions on
 // p0/p1 worth a specialized loop.
-template <typename Derived> class MapGenerator : public Generator<Derived> {
+template <typename Derived> class MapGenerator : public ScheduledGenerator<Derived> {
   public:
     GeneratorInput<Buffer<float, 1>> x{"x"};
     GeneratorInput<float> p0{"p0"};
@@ -23,7 +23,7 @@ template <typename Derived> class MapGenerator : public Generator<Derived> {
         Var i("i");
         auto *self = static_cast<Derived *>(this);
         y(i) = self->quantize(x(i));
-        schedule_elementwise(y, i, x.dim(0).extent(), self->specializations(), this->get_target());
+        schedule_elementwise(y, i, x.dim(0).extent(), self->specializations(), this->schedule(), this->get_target());
     }
 
     std::vector<Expr> specializations() const { return {}; }
@@ -74,7 +74,7 @@ class Progressive : public MapGenerator<Progressive> {
 // by bisection, runtime/weightdorefa.c), and the output is that level, 2 (q / L) - 1, as the spec writes it.
 // Counting up to 15 thresholds replaces a double-precision tanh per element. x is never NaN here: a NaN
 // anywhere makes M NaN, and the runtime then runs the weightdorefa kernel instead.
-class WeightDoReFaCount : public Generator<WeightDoReFaCount> {
+class WeightDoReFaCount : public ScheduledGenerator<WeightDoReFaCount> {
   public:
     static constexpr int max_thresholds = 15; // 4 bits
     GeneratorInput<Buffer<float, 1>> x{"x"};
@@ -96,13 +96,13 @@ class WeightDoReFaCount : public Generator<WeightDoReFaCount> {
         std::vector<Expr> specializations;
         for (int l : {1, 3, 7, 15})
             specializations.push_back(levels == l);
-        schedule_elementwise(y, i, x.dim(0).extent(), specializations, get_target());
+        schedule_elementwise(y, i, x.dim(0).extent(), specializations, schedule(), get_target());
     }
 };
 
 // GRAD: dx(i) = f(x(i), g(i); p0), then QActivation's gradient cancellation iff threshold > 0, as a
 // select: +0.0 wherever |x| > threshold or x is NaN, whatever g is (spec section 3).
-template <typename Derived> class GradGenerator : public Generator<Derived> {
+template <typename Derived> class GradGenerator : public ScheduledGenerator<Derived> {
   public:
     GeneratorInput<Buffer<float, 1>> x{"x"};
     GeneratorInput<Buffer<float, 1>> g{"g"};
@@ -116,7 +116,7 @@ template <typename Derived> class GradGenerator : public Generator<Derived> {
         Expr grad = static_cast<Derived *>(this)->gradient(v, g(i));
         Expr cancelled = select(abs_le(v, threshold), grad, 0.0f);
         dx(i) = select(threshold > 0.0f, cancelled, grad);
-        schedule_elementwise(dx, i, x.dim(0).extent(), {threshold > 0.0f}, this->get_target());
+        schedule_elementwise(dx, i, x.dim(0).extent(), {threshold > 0.0f}, this->schedule(), this->get_target());
     }
 };
 
@@ -151,14 +151,15 @@ class SwishSign : public GradGenerator<SwishSign> {
 // ABSMAX: the largest |x| as its bit pattern, max_i (bits(x_i) & 0x7fffffff). On non-negative floats the
 // integer order is the float order and every NaN sorts above +inf, so the maximum propagates NaN exactly
 // as torch.max does, with plain integer max.
-class AbsMax : public Generator<AbsMax> {
+class AbsMax : public ScheduledGenerator<AbsMax> {
   public:
     GeneratorInput<Buffer<float, 1>> x{"x"};
     GeneratorOutput<Buffer<uint32_t, 0>> bits{"bits"};
 
     void generate() {
         const Target target = get_target();
-        const int lanes = reduction_lanes(target);
+        const Schedule sched = schedule();
+        const int lanes = reduction_lanes(sched, target);
         Expr n = x.dim(0).extent();
         // Reading past the end repeats the last element, which cannot change a maximum; Halide's loop
         // partitioning keeps the clamp out of the steady state.
@@ -170,7 +171,7 @@ class AbsMax : public Generator<AbsMax> {
         // Blocks of `lanes` elements (the last one padded by repetition), cut into parallel chunks; a
         // chunk past the last block re-reads that block, which keeps every load dense.
         Expr blocks = (n + lanes - 1) / lanes;
-        Expr chunk_blocks = reduction_chunk_blocks(blocks, target);
+        Expr chunk_blocks = reduction_chunk_blocks(blocks, sched, target);
         Expr chunks = (blocks + chunk_blocks - 1) / chunk_blocks;
         Var lane("lane"), chunk("chunk");
         RDom rb(0, chunk_blocks, "rb");
@@ -188,7 +189,7 @@ class AbsMax : public Generator<AbsMax> {
         bits() = cast<uint32_t>(0);
         bits() = max(bits(), lane_total(over_lanes));
 
-        schedule_abs_max({lane_max, lane_total, bits, lane, chunk}, n, target);
+        schedule_abs_max({lane_max, lane_total, bits, lane, chunk}, n, sched, target);
     }
 };
 

@@ -1,5 +1,6 @@
 // How bitquant's kernel families are scheduled, per target. The generators call these after writing their
-// algorithm; the numbers that matter, per target, are at the top of schedules/elementwise_schedule.cpp.
+// algorithm. The numbers come from the schedule files, schedules/<target>.sched, which the build passes to
+// each generator as the parameters below.
 #pragma once
 
 #include "Halide.h"
@@ -8,26 +9,57 @@
 
 namespace bitquant {
 
-struct CpuSchedule {
-    int vector_multiple; // vector width = natural float vector size * this (LLVM unrolls the rest)
-    int parallel_min;    // below this many elements the kernel runs on the calling thread alone
-    int tasks;           // above it, the work is cut into about this many parallel chunks...
-    int min_chunk;       // ...of at least this many elements
+// A kernel family's schedule on one target. 0 means "not given": every parameter its kind of target uses
+// must be given (schedule_for checks).
+struct Schedule {
+    // CPUs
+    int vector_multiple = 0; // vector width = natural float vector size * this (LLVM splits the rest)
+    int parallel_min = 0;    // below this many elements the kernel runs on the calling thread alone
+    int tasks = 0;           // above it, the work is cut into about this many parallel chunks...
+    int min_chunk = 0;       // ...of at least this many elements
+    // Both: vectors per loop iteration (CPUs), elements per thread (GPUs)
+    int unroll = 0;
+    // GPUs
+    int block_size = 0;       // threads per block (CUDA) or work-group (OpenCL)
+    int reduction_blocks = 0; // the abs-max's first pass uses at most this many blocks
 };
 
-struct GpuSchedule {
-    int block_size;       // threads per block (CUDA) or work-group (OpenCL), one element per thread
-    int reduction_blocks; // the abs-max reduction's first pass uses at most this many blocks
+// The generators' schedule parameters, one GeneratorParam each, for every generator to inherit.
+template <typename Derived> class ScheduledGenerator : public Halide::Generator<Derived> {
+  public:
+    Halide::GeneratorParam<int> vector_multiple{"vector_multiple", 0};
+    Halide::GeneratorParam<int> parallel_min{"parallel_min", 0};
+    Halide::GeneratorParam<int> tasks{"tasks", 0};
+    Halide::GeneratorParam<int> min_chunk{"min_chunk", 0};
+    Halide::GeneratorParam<int> unroll{"unroll", 0};
+    Halide::GeneratorParam<int> block_size{"block_size", 0};
+    Halide::GeneratorParam<int> reduction_blocks{"reduction_blocks", 0};
+
+  protected:
+    Schedule schedule() const;
 };
 
-CpuSchedule cpu_schedule_for(const Halide::Target &target);
-GpuSchedule gpu_schedule_for(const Halide::Target &target);
+// Checks that s gives every parameter the target needs, in range; a user error naming the missing one if not.
+Schedule checked_schedule(const Schedule &s, const Halide::Target &target);
+
+template <typename Derived> Schedule ScheduledGenerator<Derived>::schedule() const {
+    Schedule s;
+    s.vector_multiple = vector_multiple;
+    s.parallel_min = parallel_min;
+    s.tasks = tasks;
+    s.min_chunk = min_chunk;
+    s.unroll = unroll;
+    s.block_size = block_size;
+    s.reduction_blocks = reduction_blocks;
+    return checked_schedule(s, this->get_target());
+}
 
 // An elementwise output over [0, n), every tail guarded. On CPUs: vectorized, parallel in chunks computed
-// from n at run time; on GPUs: one thread per element. Each condition in `specializations` gets its own
-// copy of the loop in which the condition is known to be true (for example "gradient cancellation on").
+// from n at run time; on GPUs: `unroll` elements per thread. Each condition in `specializations` gets its
+// own copy of the loop in which the condition is known to be true (for example "gradient cancellation on").
 void schedule_elementwise(Halide::Func out, const Halide::Var &i, const Halide::Expr &n,
-                          const std::vector<Halide::Expr> &specializations, const Halide::Target &target);
+                          const std::vector<Halide::Expr> &specializations, const Schedule &s,
+                          const Halide::Target &target);
 
 // The abs-max reduction's stages: per-lane partial maxima lane_max(lane, chunk) over blocks of `lanes`
 // elements, their maximum per lane lane_total(lane), and the result.
@@ -35,11 +67,12 @@ struct AbsMaxStages {
     Halide::Func lane_max, lane_total, result;
     Halide::Var lane, chunk;
 };
-void schedule_abs_max(const AbsMaxStages &stages, const Halide::Expr &n, const Halide::Target &target);
+void schedule_abs_max(const AbsMaxStages &stages, const Halide::Expr &n, const Schedule &s,
+                      const Halide::Target &target);
 
 // Lanes of the abs-max reduction for a target, and how many blocks of that many elements one chunk of it
 // covers, given the number of blocks in the input (the last one may be partial).
-int reduction_lanes(const Halide::Target &target);
-Halide::Expr reduction_chunk_blocks(const Halide::Expr &blocks, const Halide::Target &target);
+int reduction_lanes(const Schedule &s, const Halide::Target &target);
+Halide::Expr reduction_chunk_blocks(const Halide::Expr &blocks, const Schedule &s, const Halide::Target &target);
 
 } // namespace bitquant
