@@ -4,12 +4,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include <bitquant.h>
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "device_memory.h"
 #include "reference.h"
@@ -466,20 +468,61 @@ static int parse_list(const char *text, size_t *out, int max) {
     return count;
 }
 
+/* `bitquant tune`: tools/tune.py does the work, in the build tree this command was built in (it needs the
+ * generators); this passes it the build's configuration and the CPU variants this machine runs. */
+static int cmd_tune(int argc, char **argv) {
+#ifdef BITQUANT_TUNE_SCRIPT
+    if (access(BITQUANT_TUNE_CONFIG, R_OK) != 0 || access(BITQUANT_TUNE_SCRIPT, R_OK) != 0) {
+        fprintf(stderr, "bitquant tune: runs from the build tree it was built in (%s is gone)\n", BITQUANT_TUNE_CONFIG);
+        return 1;
+    }
+    char runnable[256] = "";
+    for (size_t i = 0; i < bq_cpu_variant_count(); i++) {
+        if (bq_cpu_variant_supported(i) != 1) continue;
+        if (runnable[0] != '\0') strncat(runnable, ",", sizeof runnable - strlen(runnable) - 1);
+        strncat(runnable, bq_cpu_variant_name(i), sizeof runnable - strlen(runnable) - 1);
+    }
+    char **args = calloc((size_t)argc + 6, sizeof *args);
+    if (args == NULL) return 1;
+    int k = 0;
+    args[k++] = BITQUANT_PYTHON;
+    args[k++] = BITQUANT_TUNE_SCRIPT;
+    args[k++] = "--config";
+    args[k++] = BITQUANT_TUNE_CONFIG;
+    args[k++] = "--runnable";
+    args[k++] = runnable;
+    for (int i = 2; i < argc; i++)
+        args[k++] = argv[i];
+    execv(BITQUANT_PYTHON, args);
+    fprintf(stderr, "bitquant tune: cannot run %s: %s\n", BITQUANT_PYTHON, strerror(errno));
+    free(args);
+    return 1;
+#else
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "bitquant tune: not available in a cross build (candidates must run on this machine)\n");
+    return 1;
+#endif
+}
+
 static int usage(void) {
     fprintf(stderr, "usage: bitquant list\n"
                     "       bitquant bench [--quick] [--json] [--sizes 2^16,2^24] [--threads 1,2] [--quantizer NAME]\n"
                     "                      [--on cpu|cuda|opencl]\n"
+                    "       bitquant tune [--variant V] [--families a,b] [--sizes ...] [--threads N] [--dry-run]\n"
                     "  list   quantizers, their kernels and parameters, CPU variants and the active one, GPU backends\n"
                     "  bench  median time, GB/s, ratio to same-run rooflines and speedup over plain C, per kernel,\n"
                     "         on the CPU and on each GPU backend with a device (device memory), or --on one of them\n"
-                    "         (default sizes 2^16 and 2^24, threads 1 and 2; --quick: 2^16 and 2^20, 5 samples)\n");
+                    "         (default sizes 2^16 and 2^24, threads 1 and 2; --quick: 2^16 and 2^20, 5 samples)\n"
+                    "  tune   sweep schedules/<variant>.sched on this machine, keep exact and faster values\n"
+                    "         (from the build tree; then rebuild and bench; bitquant tune --help for more)\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
     if (argc < 2) return usage();
     if (strcmp(argv[1], "list") == 0 && argc == 2) return cmd_list();
+    if (strcmp(argv[1], "tune") == 0) return cmd_tune(argc, argv);
     if (strcmp(argv[1], "bench") != 0) return usage();
     bench_options o = {0};
     o.sizes[0] = (size_t)1 << 16, o.sizes[1] = (size_t)1 << 24, o.size_count = 2;

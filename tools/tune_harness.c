@@ -1,0 +1,347 @@
+/* The measuring half of `bitquant tune` (tools/tune.py is the driver): loads one candidate kernel, a shared
+ * object made from a generated kernel object, checks it bit for bit against the scalar reference on every
+ * quantizer of the kernel table that uses its family, and times it.
+ *
+ * Usage: bq_tune_harness FAMILY THREADS SAMPLES CANDIDATE_LIBRARY SYMBOL BASELINE_LIBRARY SYMBOL N...
+ * Checks the candidate and prints "exact" or "inexact: <first mismatch>"; if exact, times candidate and
+ * baseline alternately, sample by sample (so that drift on a shared machine cancels out), and prints per N
+ * "time <n> <median candidate/baseline ratio> <candidate median s> <baseline median s>"; exits 0 if exact.
+ * The kernels' Halide runtime calls resolve to this program's runtime (it is linked with exported symbols),
+ * so THREADS applies to them. */
+#define _POSIX_C_SOURCE 200809L
+#include <HalideRuntime.h>
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "test_common.h"
+
+typedef struct {
+    const char *family, *signature;
+} family_row;
+
+static const family_row FAMILIES[] = {
+#define BQ_FAMILY(family, signature) {#family, #signature},
+#include "kernels.def"
+};
+
+typedef struct {
+    const char *name, *forward, *backward;
+    bq_mapping mapping;
+} quantizer_row;
+
+static const quantizer_row QUANTIZERS[] = {
+#define BQ_QUANTIZER(name, forward, backward, mapping, fields) {#name, #forward, #backward, BQ_MAP_##mapping},
+#include "kernels.def"
+};
+#define QUANTIZER_COUNT (sizeof QUANTIZERS / sizeof QUANTIZERS[0])
+
+/* Lengths around every vector width and past every parallel threshold the tuner tries (2^19). */
+static const size_t CHECK_LENGTHS[] = {0,  1,  2,   3,   5,    7,    8,    9,     15,     16,     17,     31,    33,
+                                       63, 65, 127, 129, 1023, 1025, 4097, 65537, 262147, 524287, 524289, 600001};
+/* The count kernel applies from 512 elements per level (runtime/weightdorefa.c). */
+static const size_t COUNT_LENGTHS[] = {8191, 8192, 100003, 600001};
+
+typedef union {
+    bq_map_fn map;
+    bq_grad_fn grad;
+    bq_absmax_fn absmax;
+    bq_count_fn count;
+    void *any;
+} candidate;
+
+static void describe(halide_buffer_t *buf, halide_dimension_t *dim, const float *data, size_t n) {
+    memset(buf, 0, sizeof *buf);
+    *dim = (halide_dimension_t){.min = 0, .extent = (int32_t)n, .stride = 1};
+    buf->host = (uint8_t *)(uintptr_t)data;
+    buf->type = (struct halide_type_t){halide_type_float, 32, 1};
+    buf->dimensions = 1;
+    buf->dim = dim;
+}
+
+static uint32_t max_bits(const float *x, size_t n) {
+    uint32_t best = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], sizeof b);
+        b &= 0x7fffffffu;
+        if (b > best) best = b;
+    }
+    return best;
+}
+
+/* One call of the candidate on x (and g) into out, as its signature takes it. */
+typedef struct {
+    const char *signature;
+    candidate fn;
+    float p0, p1;
+    const float *thresholds;
+    int levels;
+} call;
+
+static int run(const call *c, const float *x, const float *g, float *out, size_t n, uint32_t *bits) {
+    halide_buffer_t xb, gb, ob, tb;
+    halide_dimension_t xd, gd, od, td;
+    bq_call_context context = {0};
+    describe(&xb, &xd, x, n);
+    describe(&ob, &od, out, n);
+    if (strcmp(c->signature, "MAP") == 0) return c->fn.map(&context, &xb, c->p0, c->p1, &ob);
+    if (strcmp(c->signature, "GRAD") == 0) {
+        describe(&gb, &gd, g, n);
+        return c->fn.grad(&context, &xb, &gb, c->p0, c->p1, &ob);
+    }
+    if (strcmp(c->signature, "COUNT") == 0) {
+        describe(&tb, &td, c->thresholds, BQ_COUNT_THRESHOLDS);
+        return c->fn.count(&context, &xb, &tb, c->levels, &ob);
+    }
+    halide_buffer_t bb;
+    memset(&bb, 0, sizeof bb);
+    bb.host = (uint8_t *)bits;
+    bb.type = (struct halide_type_t){halide_type_uint, 32, 1};
+    return c->fn.absmax(&context, &xb, &bb);
+}
+
+/* Edge values and random ones of every scale, deterministic per length. */
+static void make_inputs(float *x, float *g, size_t n) {
+    static const float specials[] = {0.0f,      -0.0f,  1.0f,    -1.0f, 0.5f,       -0.5f,       NAN,  INFINITY,
+                                     -INFINITY, 1e-40f, -1e-40f, 3e38f, 1.0000001f, 0.99999994f, 1.3f, -1.3f};
+    test_rng r = test_rng_seed(n);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t pick = test_rng_below(&r, 8);
+        x[i] = pick == 0  ? specials[test_rng_below(&r, 16)]
+               : pick < 4 ? test_rng_uniform(&r, -3.0f, 3.0f)
+                          : test_rng_wide(&r);
+        g[i] = test_rng_uniform(&r, -2.0f, 2.0f);
+    }
+}
+
+static int mismatches;
+
+static void report(const char *what, size_t n, size_t i, float x, float ours, float ref) {
+    if (mismatches++ == 0) printf("inexact: %s n=%zu i=%zu x=%a ours=%a ref=%a\n", what, n, i, x, ours, ref);
+}
+
+/* The parameter sets each quantizer is checked with: bitorch's defaults and the variations that change
+ * a kernel's inputs (more DoReFa bits, ProgressiveSign's scale and eval mode). */
+static int param_sets(const quantizer_row *q, bq_params out[4]) {
+    int count = 1;
+    bq_params_init(&out[0]);
+    if (q->mapping == BQ_MAP_LEVELS || q->mapping == BQ_MAP_LEVELS_MAX) {
+        for (int bits = 2; bits <= 8; bits *= 4) {
+            out[count] = out[0];
+            out[count++].dorefa_bits = bits;
+        }
+    } else if (q->mapping == BQ_MAP_PROGRESSIVE) {
+        out[count] = out[0];
+        out[count++].progressive_scale = 0.05;
+        out[count] = out[1];
+        out[count++].training = 0;
+    }
+    return count;
+}
+
+static void check_elementwise(const char *family, const char *signature, candidate fn, float *x, float *g, float *out,
+                              float *ref) {
+    int backward = strcmp(signature, "GRAD") == 0;
+    for (size_t qi = 0; qi < QUANTIZER_COUNT; qi++) {
+        const quantizer_row *q = &QUANTIZERS[qi];
+        if (strcmp(backward ? q->backward : q->forward, family) != 0) continue;
+        bq_params sets[4];
+        int set_count = param_sets(q, sets);
+        for (int si = 0; si < set_count * (backward ? 2 : 1); si++) {
+            bq_params p = sets[si % set_count];
+            p.cancel_threshold = si >= set_count ? 1.0f : 0.0f;
+            bq_scalars s;
+            if (bq_scalars_from_params(&p, q->mapping, &s) != BQ_OK) continue;
+            for (size_t li = 0; li < sizeof CHECK_LENGTHS / sizeof CHECK_LENGTHS[0]; li++) {
+                size_t n = CHECK_LENGTHS[li];
+                make_inputs(x, g, n);
+                call c = {signature, fn, backward ? s.backward_p0 : s.forward_p0, backward ? s.threshold : s.forward_p1,
+                          NULL,      0};
+                if (q->mapping == BQ_MAP_LEVELS_MAX) {
+                    uint32_t bits = max_bits(x, n);
+                    memcpy(&c.p1, &bits, sizeof bits);
+                }
+                if (run(&c, x, g, out, n, NULL) != 0) {
+                    report("kernel error", n, 0, 0.0f, 0.0f, 0.0f);
+                    return;
+                }
+                if (backward) {
+                    ref_backward(q->name, &p, x, g, ref, n);
+                } else {
+                    ref_forward(q->name, &p, x, ref, n);
+                }
+                for (size_t i = 0; i < n; i++) {
+                    if (!test_output_matches(q->name, &p, backward, x[i], backward ? g[i] : 0.0f, out[i], ref[i])) {
+                        report(q->name, n, i, x[i], out[i], ref[i]);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void check_absmax(candidate fn, float *x, float *g) {
+    for (size_t li = 0; li < sizeof CHECK_LENGTHS / sizeof CHECK_LENGTHS[0]; li++) {
+        size_t n = CHECK_LENGTHS[li] > 0 ? CHECK_LENGTHS[li] : 1;
+        make_inputs(x, g, n);
+        uint32_t bits = 0;
+        call c = {"ABSMAX", fn, 0, 0, NULL, 0};
+        if (run(&c, x, g, NULL, n, &bits) != 0 || bits != max_bits(x, n)) {
+            report("absmax", n, 0, 0.0f, (float)bits, (float)max_bits(x, n));
+        }
+    }
+}
+
+static void check_count(candidate fn, float *x, float *g, float *out, float *ref) {
+    for (int bits = 1; bits <= 4; bits++) {
+        bq_params p;
+        bq_params_init(&p);
+        p.dorefa_bits = bits;
+        for (size_t li = 0; li < sizeof COUNT_LENGTHS / sizeof COUNT_LENGTHS[0]; li++) {
+            size_t n = COUNT_LENGTHS[li];
+            make_inputs(x, g, n);
+            for (size_t i = 0; i < n; i++) /* a NaN would make the runtime use the tanh kernel */
+                if (isnan(x[i])) x[i] = 0.25f;
+            uint32_t maxbits = max_bits(x, n);
+            float absmax, thresholds[BQ_COUNT_THRESHOLDS];
+            memcpy(&absmax, &maxbits, sizeof absmax);
+            float levels = (float)((1 << bits) - 1);
+            if (!bq_weightdorefa_count_plan(absmax, levels, n, thresholds)) continue;
+            call c = {"COUNT", fn, 0, 0, thresholds, (int)levels};
+            ref_forward("weightdorefa", &p, x, ref, n);
+            if (run(&c, x, g, out, n, NULL) != 0) {
+                report("kernel error", n, 0, 0.0f, 0.0f, 0.0f);
+                return;
+            }
+            for (size_t i = 0; i < n; i++) {
+                if (!ref_same(out[i], ref[i])) {
+                    report("weightdorefa (count)", n, i, x[i], out[i], ref[i]);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Calls per timed sample of c, so that a sample lasts >= ~2 ms. */
+static int calibrate(const call *c, const float *x, const float *g, float *out, size_t n, uint32_t *bits) {
+    run(c, x, g, out, n, bits); /* warm-up: page faults, thread pool */
+    double start = now();
+    run(c, x, g, out, n, bits);
+    double one = now() - start;
+    return one > 2e-3 ? 1 : (int)(2e-3 / (one > 1e-7 ? one : 1e-7)) + 1;
+}
+
+static double sample(const call *c, int reps, const float *x, const float *g, float *out, size_t n, uint32_t *bits) {
+    double start = now();
+    for (int k = 0; k < reps; k++)
+        run(c, x, g, out, n, bits);
+    return (now() - start) / reps;
+}
+
+static double median(double *v, int count) {
+    qsort(v, (size_t)count, sizeof v[0], by_value);
+    return count % 2 ? v[count / 2] : 0.5 * (v[count / 2 - 1] + v[count / 2]);
+}
+
+/* Candidate against baseline at n, on representative scalar inputs; prints one "time" line. */
+static void compare_at(const char *family, const char *signature, candidate cand, candidate base, size_t n,
+                       int samples) {
+    float *x = malloc(n * sizeof *x), *g = malloc(n * sizeof *g), *out = malloc(n * sizeof *out);
+    float thresholds[BQ_COUNT_THRESHOLDS];
+    if (x == NULL || g == NULL || out == NULL) {
+        printf("time %zu nan nan nan\n", n);
+    } else {
+        make_inputs(x, g, n);
+        for (size_t i = 0; i < n; i++)
+            if (isnan(x[i])) x[i] = 0.25f;
+        uint32_t bits = max_bits(x, n);
+        float absmax;
+        memcpy(&absmax, &bits, sizeof absmax);
+        for (int i = 0; i < BQ_COUNT_THRESHOLDS; i++) /* any increasing thresholds time the same */
+            thresholds[i] = -1.0f + 0.125f * (float)i;
+        call c = {signature, cand, 5.0f, 0.0f, thresholds, 1};
+        if (strcmp(family, "weightdorefa") == 0) c.p0 = 1.0f, c.p1 = absmax;
+        if (strcmp(family, "inputdorefa") == 0) c.p0 = 1.0f;
+        if (strcmp(family, "progressive") == 0) c.p0 = 0.5f, c.p1 = 1.0f;
+        call b = c;
+        b.fn = base;
+        int cand_reps = calibrate(&c, x, g, out, n, &bits), base_reps = calibrate(&b, x, g, out, n, &bits);
+        double tc[64], tb[64], ratio[64];
+        if (samples > 64) samples = 64;
+        for (int s = 0; s < samples; s++) {
+            tb[s] = sample(&b, base_reps, x, g, out, n, &bits);
+            tc[s] = sample(&c, cand_reps, x, g, out, n, &bits);
+            ratio[s] = tc[s] / tb[s];
+        }
+        printf("time %zu %.6g %.6g %.6g\n", n, median(ratio, samples), median(tc, samples), median(tb, samples));
+    }
+    free(x);
+    free(g);
+    free(out);
+}
+
+static void *load(const char *library, const char *symbol) {
+    void *lib = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+    void *fn = lib != NULL ? dlsym(lib, symbol) : NULL;
+    if (fn == NULL) fprintf(stderr, "bq_tune_harness: cannot load %s from %s: %s\n", symbol, library, dlerror());
+    return fn;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 9) {
+        fprintf(stderr, "usage: bq_tune_harness FAMILY THREADS SAMPLES CANDIDATE SYMBOL BASELINE SYMBOL N...\n");
+        return 2;
+    }
+    const char *family = argv[1], *signature = NULL;
+    for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++) {
+        if (strcmp(FAMILIES[i].family, family) == 0) signature = FAMILIES[i].signature;
+    }
+    if (signature == NULL) {
+        fprintf(stderr, "bq_tune_harness: no kernel family %s\n", family);
+        return 2;
+    }
+    candidate fn = {.any = load(argv[4], argv[5])}, base = {.any = load(argv[6], argv[7])};
+    if (fn.any == NULL || base.any == NULL) return 2;
+    bq_install_halide_error_handler();
+    halide_set_num_threads(atoi(argv[2]));
+    int samples = atoi(argv[3]);
+
+    size_t most = 600001;
+    float *x = malloc(most * sizeof *x), *g = malloc(most * sizeof *g);
+    float *out = malloc(most * sizeof *out), *ref = malloc(most * sizeof *ref);
+    if (x == NULL || g == NULL || out == NULL || ref == NULL) return 2;
+    if (strcmp(signature, "ABSMAX") == 0) {
+        check_absmax(fn, x, g);
+    } else if (strcmp(signature, "COUNT") == 0) {
+        check_count(fn, x, g, out, ref);
+    } else {
+        check_elementwise(family, signature, fn, x, g, out, ref);
+    }
+    free(x);
+    free(g);
+    free(out);
+    free(ref);
+    if (mismatches > 0) return 1;
+    printf("exact\n");
+    for (int a = 8; a < argc; a++)
+        compare_at(family, signature, fn, base, strtoull(argv[a], NULL, 0), samples);
+    return 0;
+}
