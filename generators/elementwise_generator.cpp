@@ -23,7 +23,18 @@ template <typename Derived> class MapGenerator : public ScheduledGenerator<Deriv
         Var i("i");
         auto *self = static_cast<Derived *>(this);
         y(i) = self->quantize(x(i));
-        schedule_elementwise(y, i, x.dim(0).extent(), self->specializations(), this->schedule(), this->get_target());
+        const std::string autoscheduler = this->autoschedule;
+        if (autoscheduler.empty()) {
+            schedule_elementwise(y, i, x.dim(0).extent(), self->specializations(), this->schedule(),
+                                 this->get_target());
+            return;
+        }
+        x.set_estimates({{0, this->n_estimate}});
+        p0.set_estimate(1.0f);
+        p1.set_estimate(1.0f);
+        y.set_estimates({{0, this->n_estimate}});
+        autoschedule_elementwise(y, i, x.dim(0).extent(), autoscheduler, this->autoschedule_parallelism,
+                                 this->schedule(), this->get_target());
     }
 
     std::vector<Expr> specializations() const { return {}; }
@@ -116,7 +127,18 @@ template <typename Derived> class GradGenerator : public ScheduledGenerator<Deri
         Expr grad = static_cast<Derived *>(this)->gradient(v, g(i));
         Expr cancelled = select(abs_le(v, threshold), grad, 0.0f);
         dx(i) = select(threshold > 0.0f, cancelled, grad);
-        schedule_elementwise(dx, i, x.dim(0).extent(), {threshold > 0.0f}, this->schedule(), this->get_target());
+        const std::string autoscheduler = this->autoschedule;
+        if (autoscheduler.empty()) {
+            schedule_elementwise(dx, i, x.dim(0).extent(), {threshold > 0.0f}, this->schedule(), this->get_target());
+            return;
+        }
+        x.set_estimates({{0, this->n_estimate}});
+        g.set_estimates({{0, this->n_estimate}});
+        p0.set_estimate(5.0f);
+        threshold.set_estimate(1.0f);
+        dx.set_estimates({{0, this->n_estimate}});
+        autoschedule_elementwise(dx, i, x.dim(0).extent(), autoscheduler, this->autoschedule_parallelism,
+                                 this->schedule(), this->get_target());
     }
 };
 

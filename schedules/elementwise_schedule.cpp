@@ -90,6 +90,25 @@ void schedule_elementwise(Func out, const Var &i, const Expr &n, const std::vect
     schedule_one(out, i, n, s, target);
 }
 
+void autoschedule_elementwise(Func out, const Var &i, const Expr &n, const std::string &name, int parallelism,
+                              const Schedule &s, const Target &target) {
+    // The autoscheduler runs here, inside generate(), so that its result can be wrapped: Halide's own
+    // autoscheduler= parameter would run it after generate() and leave short lengths failing.
+    Internal::Definition definition = out.function().definition();
+    Internal::StageSchedule pristine = definition.schedule().get_copy();
+    Pipeline(out).apply_autoscheduler(target,
+                                      AutoschedulerParams(name, {{"parallelism", std::to_string(parallelism)}}));
+    int needed = 1;
+    for (const Internal::Split &split : definition.schedule().splits()) {
+        if (split.split_type != Internal::Split::SplitVar || split.old_var != i.name()) continue;
+        auto factor = Internal::as_const_int(split.factor);
+        needed = std::max<int>(needed, factor ? (int)*factor : 1 << 30);
+    }
+    out.specialize(n >= needed); // a copy of the autoschedule as it is now
+    definition.schedule() = pristine;
+    schedule_elementwise(out, i, n, {}, s, target);
+}
+
 int reduction_lanes(const Schedule &s, const Target &target) {
     return target.has_gpu_feature() ? s.block_size : vector_width(s, target);
 }

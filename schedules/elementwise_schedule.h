@@ -5,6 +5,7 @@
 
 #include "Halide.h"
 
+#include <string>
 #include <vector>
 
 namespace bitquant {
@@ -34,6 +35,11 @@ template <typename Derived> class ScheduledGenerator : public Halide::Generator<
     Halide::GeneratorParam<int> unroll{"unroll", 0};
     Halide::GeneratorParam<int> block_size{"block_size", 0};
     Halide::GeneratorParam<int> reduction_blocks{"reduction_blocks", 0};
+    // Instead of the hand schedule: a Halide autoscheduler ("Adams2019" or "Mullapudi2016", its plugin
+    // loaded with -p), told to expect n_estimate elements and autoschedule_parallelism cores.
+    Halide::GeneratorParam<std::string> autoschedule{"autoschedule", ""};
+    Halide::GeneratorParam<int> n_estimate{"n_estimate", 1 << 20};
+    Halide::GeneratorParam<int> autoschedule_parallelism{"autoschedule_parallelism", 2};
 
   protected:
     Schedule schedule() const;
@@ -60,6 +66,12 @@ template <typename Derived> Schedule ScheduledGenerator<Derived>::schedule() con
 void schedule_elementwise(Halide::Func out, const Halide::Var &i, const Halide::Expr &n,
                           const std::vector<Halide::Expr> &specializations, const Schedule &s,
                           const Halide::Target &target);
+
+// An elementwise output scheduled by the autoscheduler `name` instead (its estimates must be set). Its
+// splits assume n >= their factors (ShiftInwards), so the autoschedule applies only where n is at least the
+// largest factor, and smaller n, 0 included, get the hand schedule: every length works.
+void autoschedule_elementwise(Halide::Func out, const Halide::Var &i, const Halide::Expr &n, const std::string &name,
+                              int parallelism, const Schedule &s, const Halide::Target &target);
 
 // The abs-max reduction's stages: per-lane partial maxima lane_max(lane, chunk) over blocks of `lanes`
 // elements, their maximum per lane lane_total(lane), and the result.

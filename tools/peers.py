@@ -23,8 +23,9 @@ beta, DoReFa's bits, ProgressiveSign's scale, alpha, beta and eval mode), on inp
 values. Exit status: 0 agree, 1 a disagreement or an error, 77 (ctest's skip) where torch or bitorch cannot
 be imported.
 
-bitorch needs torch, numpy and pandas to import (its package __init__ imports every module, the model hub's
-pandas included); it is installed without its other dependencies, see the README.
+bitorch 0.4.1 needs torch, numpy and pandas to import (its package __init__ imports every module, the model
+hub's pandas included), nothing else: Debian's python3-torch and python3-pandas, and bitorch itself from PyPI
+with `pip install --no-deps bitorch==0.4.1` in a venv made with --system-site-packages.
 """
 
 import argparse
@@ -239,8 +240,9 @@ def bitorch_module(peers, case):
 
 
 def bitorch_runner(torch, module, case, x, g):
-    """A call of bitorch's side returning its result. The backward reuses one recorded graph
-    (retain_graph) and asks autograd for dx, which neither accumulates into x.grad nor times the forward."""
+    """A call of bitorch's side returning its result. The forward takes a tensor that requires grad, as in
+    training, so it records the graph too. The backward reuses one recorded graph (retain_graph) and asks
+    autograd for dx, which neither accumulates into x.grad nor times the forward."""
     leaf = x.detach().requires_grad_()
     if case.direction == "forward":
         return lambda: module(leaf)
@@ -302,7 +304,8 @@ def check_inputs(torch, n, seed):
     g = torch.empty(n).uniform_(-2, 2, generator=generator)
     g[:k] = 1.0
     g_special = torch.tensor([0.0, -0.0, inf, -inf, nan, -1e-40])
-    g[k:n - k:101] = g_special.repeat(n // (101 * len(g_special)) + 1)[:len(range(k, n - k, 101))]
+    sprinkled = g[k:n - k:101]  # a view: writing it writes g
+    sprinkled.copy_(g_special.repeat(len(sprinkled) // len(g_special) + 1)[:len(sprinkled)])
     return x, g
 
 
@@ -427,7 +430,8 @@ def plot(rows, bench_rows, path):
                 working = [r for r in series if not r["bitorch_returns"]]
                 ax.plot([r["n"] for r in working], [r["bitorch_gbps"] for r in working], color=colors["bitorch"],
                         **style)
-                measured = [(r["n"], bench[key]) for r in series if (key := (r["kernel"], r["n"], threads)) in bench]
+                measured = [(r["n"], bench.get((r["kernel"], r["n"], threads))) for r in series]
+                measured = [(n, b) for n, b in measured if b is not None]
                 ax.plot([n for n, _ in measured],
                         [b["roofline_gbps"] * per_element / roofline_bytes[b["roofline"]] for _, b in measured],
                         color=colors["roofline"], **style)
@@ -440,7 +444,7 @@ def plot(rows, bench_rows, path):
                 title += f" (bitorch returns {mine[0]['bitorch_returns']})"
             ax.set_title(title, fontsize=9)
             ax.set_xscale("log", base=2)
-            ax.set_xticks(sizes, [size_name(n) for n in sizes])
+            ax.set_xticks(sizes, [f"$2^{{{n.bit_length() - 1}}}$" if n & (n - 1) == 0 else str(n) for n in sizes])
             ax.set_yscale("log")
             ax.grid(True, which="both", alpha=0.3)
             if j == 0:
@@ -448,10 +452,11 @@ def plot(rows, bench_rows, path):
     handles = [plt.Line2D([], [], color=c, label=name) for name, c in colors.items()]
     handles += [plt.Line2D([], [], color="black", linestyle=styles[t], label=f"{t} thread{'s' if t > 1 else ''}")
                 for t in threads_list]
-    figure.suptitle("GB/s against n: 8n bytes for a forward, 12n for a backward", fontsize=11)
-    figure.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.35 / figure.get_figheight()),
-                  ncol=len(handles), fontsize=9, frameon=False)
-    figure.tight_layout(rect=(0, 0, 1, 1 - 0.7 / figure.get_figheight()))
+    top = 1 / figure.get_figheight()  # an inch, as a fraction of the figure's height: the title, then the legend
+    figure.suptitle("GB/s against n: 8n bytes for a forward, 12n for a backward", y=1 - 0.15 * top, va="top")
+    figure.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.45 * top), ncol=len(handles),
+                  fontsize=9, frameon=False)
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.8 * top))
     figure.savefig(path, dpi=100)
 
 
@@ -481,6 +486,9 @@ def main():
     args = parser.parse_args()
     if args.check_only and (args.plot or args.bench):
         parser.error("--plot and --bench need timings, not --check-only")
+    if args.samples is not None and args.samples < 1:
+        parser.error("--samples must be at least 1")
+    load = os.getloadavg()[0]  # before this process adds its own
 
     peers, why = import_peers()
     if peers is None:
@@ -496,9 +504,11 @@ def main():
           f"{cpu_name()}")
     if bitorch_version != BITORCH_VERSION:
         print(f"note: bitquant follows bitorch {BITORCH_VERSION}; other versions may differ")
+    if load > 0.5 and not args.check_only:
+        print(f"note: load average {load:.2f}: other processes are running, the timings will be noisy")
 
     report = {"bitorch": bitorch_version, "torch": torch.__version__, "bitquant_variant": bq.variant(),
-              "cpu": cpu_name(), "threads": args.threads}
+              "cpu": cpu_name(), "threads": args.threads, "load_average": load}
     if args.check_only:
         sizes = args.sizes or list(CHECK_SIZES)
         rows = run_checks(torch, bq, peers, sizes, args.threads)
@@ -517,8 +527,7 @@ def main():
         report["bench"] = bench_rows
         if args.plot:
             plot(rows, bench_rows, args.plot)
-    report["sizes"] = sizes
-    report["results"] = rows
+    report.update({"sizes": sizes, "results": rows})
     if args.json:
         with open(args.json, "w") as out:
             json.dump(report, out, indent=1)

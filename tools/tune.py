@@ -76,11 +76,15 @@ class Schedule:
         return {p: self.values.get((family, p), self.values[("default", p)]) for p in params}
 
     def set_family(self, family, chosen, comment):
-        """Replaces the family's lines: one per parameter whose winner differs from the default."""
-        self.lines = [line for line in self.lines if not line.lstrip().startswith(family + ".")]
-        for param, value in chosen.items():
-            if value != self.values[("default", param)]:
-                self.lines.append(f"{family}.{param} = {value}  # {comment}")
+        """Replaces the family's lines (and the comment tune wrote above them) with one per parameter whose
+        winner differs from the default, under a comment with what was measured."""
+        marker = f"# {family}: bitquant tune"
+        self.lines = [line for line in self.lines
+                      if not line.lstrip().startswith(family + ".") and not line.startswith(marker)]
+        lines = [f"{family}.{param} = {value}" for param, value in chosen.items()
+                 if value != self.values[("default", param)]]
+        if lines:
+            self.lines += [f"{marker} {comment}"] + lines
 
     def write(self):
         with open(self.path, "w") as f:
@@ -220,7 +224,7 @@ def main():
                 continue
             ratio = statistics.fmean(row[0] for row in rows)
             replaced = describe({k: v for k, v in baseline.items() if winner[k] != v})
-            comment = (f"bitquant tune {today}, {args.threads} threads: {ratio:.2f}x the time of {replaced}; "
+            comment = (f"{today}, {args.threads} threads: {ratio:.2f}x the time of {replaced}; "
                        f"us at {size_names}: {format_times(r[1] for r in rows)} vs {format_times(r[2] for r in rows)}")
             schedule.set_family(family, winner, comment)
             changed += 1

@@ -162,7 +162,7 @@ static void check_elementwise(const char *family, const char *signature, candida
                 make_inputs(x, g, n);
                 call c = {signature, fn, backward ? s.backward_p0 : s.forward_p0, backward ? s.threshold : s.forward_p1,
                           NULL,      0};
-                if (q->mapping == BQ_MAP_LEVELS_MAX) {
+                if (!backward && q->mapping == BQ_MAP_LEVELS_MAX) { /* p1 = the abs-max */
                     uint32_t bits = max_bits(x, n);
                     memcpy(&c.p1, &bits, sizeof bits);
                 }
