@@ -7,7 +7,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 int bq_cpu_supports(const char *variant) {
     __builtin_cpu_init();
-    if (strcmp(variant, "sse41") == 0) return __builtin_cpu_supports("sse4.1");
+    if (strcmp(variant, "sse41") == 0) return __builtin_cpu_supports("sse4.1") != 0; /* the builtin returns a bit */
     if (strcmp(variant, "avx2") == 0) {
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     }

@@ -181,6 +181,10 @@ static void check_introspection(void) {
     check(bq_quantizer_info_at(0, NULL) == BQ_E_INVALID, "bq_quantizer_info_at(0, NULL): BQ_E_INVALID");
     check(bq_cpu_variant_name(bq_cpu_variant_count()) == NULL, "bq_cpu_variant_name(count) is NULL");
     check(bq_cpu_variant_supported(bq_cpu_variant_count()) == -1, "bq_cpu_variant_supported(count) is -1");
+    for (size_t v = 0; v < bq_cpu_variant_count(); v++) {
+        int supported = bq_cpu_variant_supported(v);
+        check(supported == 0 || supported == 1, "bq_cpu_variant_supported(i) is 0 or 1"); /* the builtin's bit leaked */
+    }
     check(bq_set_num_threads(0) == BQ_E_INVALID, "bq_set_num_threads(0): BQ_E_INVALID");
     check(bq_set_num_threads(-3) == BQ_E_INVALID, "bq_set_num_threads(-3): BQ_E_INVALID");
 }
