@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "autoscheduled.h"
 #include "device_memory.h"
 #include "reference.h"
 #include "roofline.h"
@@ -62,6 +63,7 @@ typedef struct {
     float cancel_threshold;
     int copies_gradient; /* a straight-through backward without cancellation reads g only, never x */
     int dorefa_bits;     /* 0: the default */
+    const char *family;  /* the kernel family that runs it */
 } bench_case;
 
 typedef struct {
@@ -97,7 +99,16 @@ static double median(double *values, int count) {
 
 /* What one timed sample runs: a kernel, a roofline or a reference loop; on a GPU, a kernel on device memory
  * or a device-to-device copy of `copy_floats` floats. */
-typedef enum { RUN_KERNEL, RUN_REFERENCE, RUN_COPY, RUN_ADD, RUN_READ, RUN_DEVICE_KERNEL, RUN_DEVICE_COPY } run_kind;
+typedef enum {
+    RUN_KERNEL,
+    RUN_AUTOSCHEDULED,
+    RUN_REFERENCE,
+    RUN_COPY,
+    RUN_ADD,
+    RUN_READ,
+    RUN_DEVICE_KERNEL,
+    RUN_DEVICE_COPY
+} run_kind;
 
 /* Device buffers of n floats each, and the device they live on. */
 typedef struct {
@@ -115,6 +126,7 @@ typedef struct {
     int threads;
     const device_buffers *d; /* device kinds only */
     size_t copy_floats;
+    const bq_autoscheduled_kernel *autoscheduled; /* RUN_AUTOSCHEDULED only */
 } runner;
 
 static volatile float sink;
@@ -124,6 +136,9 @@ static int run_once(const runner *r) {
     switch (r->kind) {
     case RUN_KERNEL:
         return r->c->backward ? bq_backward(r->q, b->x, b->g, b->out, b->n) : bq_forward(r->q, b->x, b->out, b->n);
+    case RUN_AUTOSCHEDULED:
+        return r->c->backward ? bq_autoscheduled_backward(r->autoscheduled, r->q, b->x, b->g, b->out, b->n)
+                              : bq_autoscheduled_forward(r->autoscheduled, r->q, b->x, b->out, b->n);
     case RUN_REFERENCE:
         return r->c->backward ? ref_backward(r->c->quantizer, r->params, b->x, b->g, b->out, b->n)
                               : ref_forward(r->c->quantizer, r->params, b->x, b->out, b->n);
@@ -256,12 +271,13 @@ static int build_cases(bench_case *cases, int max, const char *only) {
                 c->cancel_threshold = thresholds[t];
                 c->copies_gradient = dir && !t && strcmp(info.backward_kernel, "ste") == 0;
                 c->dorefa_bits = 0;
+                c->family = dir ? info.backward_kernel : info.forward_kernel;
             }
         }
         /* WeightDoReFa runs a different kernel above 4 bits: show both. */
         if (strcmp(info.name, "weightdorefa") == 0 && count < max) {
             bench_case *c = &cases[count++];
-            *c = (bench_case){.quantizer = info.name, .dorefa_bits = 8};
+            *c = (bench_case){.quantizer = info.name, .dorefa_bits = 8, .family = info.forward_kernel};
             snprintf(c->label, sizeof c->label, "%s.forward[8 bits]", info.name);
         }
     }
@@ -280,25 +296,32 @@ static void fill(buffers *b, size_t n) {
 
 /* One result, as a table row or a JSON object; `where` is the CPU variant or the GPU backend, threads 0 for
  * a GPU. */
-static void print_row(const bench_options *o, const char *where, const bench_case *c, size_t n, int threads,
-                      const paired_times *t, traffic_shape shape, const char *roof_name, double reference_seconds,
-                      int *first) {
+static void print_row(const bench_options *o, const char *where, const char *schedule, const bench_case *c, size_t n,
+                      int threads, const paired_times *t, traffic_shape shape, const char *roof_name,
+                      double reference_seconds, int *first) {
     double bytes = bytes_of(shape, n);
     double gbps = bytes / t->kernel * 1e-9, roof_gbps = bytes / t->roofline * 1e-9;
     double vs_c = reference_seconds > 0 ? reference_seconds / t->kernel : NAN;
     if (o->json) {
-        printf("%s  {\"kernel\": \"%s\", \"on\": \"%s\", \"n\": %zu, \"threads\": %d, \"median_us\": %.3f, "
-               "\"gbps\": %.2f, \"roofline\": \"%s\", \"roofline_gbps\": %.2f, \"ratio_roofline\": %.3f, ",
-               *first ? "" : ",\n", c->label, where, n, threads, t->kernel * 1e6, gbps, roof_name, roof_gbps, t->ratio);
+        printf("%s  {\"kernel\": \"%s\", \"on\": \"%s\", \"schedule\": \"%s\", \"n\": %zu, \"threads\": %d, "
+               "\"median_us\": %.3f, \"gbps\": %.2f, \"roofline\": \"%s\", \"roofline_gbps\": %.2f, "
+               "\"ratio_roofline\": %.3f, ",
+               *first ? "" : ",\n", c->label, where, schedule, n, threads, t->kernel * 1e6, gbps, roof_name, roof_gbps,
+               t->ratio);
         if (isnan(vs_c))
             printf("\"plain_c_us\": null, \"speedup_vs_plain_c\": null}");
         else
             printf("\"plain_c_us\": %.3f, \"speedup_vs_plain_c\": %.2f}", reference_seconds * 1e6, vs_c);
         *first = 0;
     } else {
-        char thr[16] = "-";
+        char thr[16] = "-", label[64];
         if (threads > 0) snprintf(thr, sizeof thr, "%d", threads);
-        printf("%-32s %9zu %3s %10.1f %7.2f %13s %8.2f %6.2f ", c->label, n, thr, t->kernel * 1e6, gbps, roof_name,
+        if (strcmp(schedule, "hand") == 0) {
+            snprintf(label, sizeof label, "%s", c->label);
+        } else {
+            snprintf(label, sizeof label, "  [%s]", schedule); /* under the hand-scheduled row */
+        }
+        printf("%-32s %9zu %3s %10.1f %7.2f %13s %8.2f %6.2f ", label, n, thr, t->kernel * 1e6, gbps, roof_name,
                roof_gbps, t->ratio);
         if (isnan(vs_c))
             printf("%7s\n", "-");
@@ -360,7 +383,8 @@ static int bench_gpus(const bench_options *o, bench_case *cases, int case_count,
                         bq_last_error());
                 break;
             }
-            print_row(o, bq_backend_name(backend), c, b->n, 0, &t, shape, "device copy", reference_seconds[ci], first);
+            print_row(o, bq_backend_name(backend), "hand", c, b->n, 0, &t, shape, "device copy", reference_seconds[ci],
+                      first);
         }
         test_device_free(dev, d.x);
         test_device_free(dev, d.g);
@@ -431,13 +455,31 @@ static int cmd_bench(const bench_options *o) {
                                           shape == SHAPE_REDUCE_MAP ? &roof_read : NULL};
                 runner r = {.kind = RUN_KERNEL, .c = c, .q = q, .params = &params, .b = &b, .threads = threads};
                 paired_times t;
-                int failed = time_against_roofline(&r, roofs, samples, &t);
-                bq_destroy(q);
-                if (failed) {
+                if (time_against_roofline(&r, roofs, samples, &t) != 0) {
                     fprintf(stderr, "bitquant bench: %s failed: %s\n", c->label, bq_last_error());
+                    bq_destroy(q);
                     return 1;
                 }
-                print_row(o, active, c, n, threads, &t, shape, roofline_name(shape), reference_seconds[ci], &first);
+                print_row(o, active, "hand", c, n, threads, &t, shape, roofline_name(shape), reference_seconds[ci],
+                          &first);
+                /* Halide's autoschedulers beside the hand schedule, for the quantizer their family is named after. */
+                const bq_autoscheduled_kernel *k;
+                for (size_t a = 0;
+                     strcmp(c->family, c->quantizer) == 0 && (k = bq_autoscheduled_find(active, c->family, a)) != NULL;
+                     a++) {
+                    runner ra = r;
+                    ra.kind = RUN_AUTOSCHEDULED;
+                    ra.autoscheduled = k;
+                    if (time_against_roofline(&ra, roofs, samples, &t) != 0) {
+                        fprintf(stderr, "bitquant bench: %s [%s] failed: %s\n", c->label, k->scheduler,
+                                bq_last_error());
+                        bq_destroy(q);
+                        return 1;
+                    }
+                    print_row(o, active, k->scheduler, c, n, threads, &t, shape, roofline_name(shape),
+                              reference_seconds[ci], &first);
+                }
+                bq_destroy(q);
                 fflush(stdout);
             }
         }
