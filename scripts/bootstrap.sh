@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what bitquant needs to build and test, and nothing twice: Debian packages (when missing) and
-# a Python virtual environment in .venv with the pinned Halide wheel, CMake and Ninja.
+# Installs what bitquant needs to build and test, and nothing twice: Debian packages (when missing), a
+# Python virtual environment in .venv with the pinned Halide wheel, CMake and Ninja, and one in .venv-peers
+# with the real bitorch (0.4.1, without its dependencies: Debian's torch, pandas and matplotlib serve) for
+# the side-by-side comparison (tools/peers.py).
 # Usage: scripts/bootstrap.sh    (idempotent; run from anywhere)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(build-essential pkg-config python3 python3-venv gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user
-          pocl-opencl-icd ocl-icd-opencl-dev clinfo)
+          pocl-opencl-icd ocl-icd-opencl-dev clinfo python3-torch python3-pandas python3-matplotlib)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,4 +32,14 @@ if ! cmp -s "$requirements" "$stamp"; then
   echo "bootstrap: installing $(tr '\n' ' ' < "$requirements")into $venv"
   "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$requirements"
   cp "$requirements" "$stamp"
+fi
+
+# bitorch on Debian's torch: the venv sees the system's packages; bitorch's own pins would pull another torch.
+peers="$root/.venv-peers"
+peers_stamp="$peers/.bitquant-peers"
+if [ ! -f "$peers_stamp" ]; then
+  echo "bootstrap: creating $peers with bitorch==0.4.1 on Debian's torch"
+  /usr/bin/python3 -m venv --system-site-packages "$peers"
+  "$peers/bin/python3" -m pip install --quiet --disable-pip-version-check --no-deps bitorch==0.4.1
+  touch "$peers_stamp"
 fi

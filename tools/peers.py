@@ -276,10 +276,27 @@ def compare(torch, bq, peers, case, x, g):
         theirs = bitorch_runner(torch, bitorch_module(peers, case), case, x, g)().detach()
     scale = case.swish_tolerance_scale()
     bad = mismatches(torch, ours, theirs, None if scale is None else scale * g.abs())
+    explained = 0
+    if len(bad) and case.quantizer == "weightdorefa" and case.direction == "forward":
+        # The one known cause (README, "Numerics"): torch's float tanh is 1 ulp off the correctly rounded one
+        # on about 0.1% of inputs, and where the quantization lands on a rounding tie that moves a level.
+        # A mismatch is explained if bitorch's own formula with a correctly rounded tanh gives bitquant's bits.
+        rounded = with_correct_tanh(torch, x, case.params.get("dorefa_bits", 1))
+        if len(mismatches(torch, ours[bad], rounded[bad])) == 0:
+            explained, bad = len(bad), bad[:0]
     examples = [f"x={show_float(torch, x[i])} g={show_float(torch, g[i])}: bitquant {show_float(torch, ours[i])}, "
                 f"bitorch {show_float(torch, theirs[i])}" for i in bad[:5].tolist()]
     returns = {x.data_ptr(): "x", g.data_ptr(): "g"}.get(theirs.data_ptr())
-    return {"mismatches": len(bad), "examples": examples, "bitorch_returns": returns}
+    return {"mismatches": len(bad), "explained_by_torch_tanh": explained, "examples": examples,
+            "bitorch_returns": returns}
+
+
+def with_correct_tanh(torch, x, bits):
+    """WeightDoReFa's forward in bitorch's exact float32 order, but with tanh correctly rounded (from double)."""
+    t = torch.tanh(x.double()).float()
+    m = t.abs().max()
+    levels = float(2 ** bits - 1)
+    return 2.0 * (torch.round((t / (2.0 * m) + 0.5) * levels) / levels) - 1.0
 
 
 def check_inputs(torch, n, seed):
@@ -324,6 +341,10 @@ def run_checks(torch, bq, peers, sizes, threads_list):
                     row = {"kernel": case.label, "n": n, "threads": threads, "data": data,
                            **compare(torch, bq, peers, case, x, g)}
                     rows.append(row)
+                    if row["explained_by_torch_tanh"]:
+                        print(f"[NOTE] {case.label} n={n} threads={threads} x {data}: "
+                              f"{row['explained_by_torch_tanh']} outputs differ, each explained by torch's tanh "
+                              f"rounding (bitorch's formula with a correctly rounded tanh gives bitquant's bits)")
                     if row["mismatches"]:
                         print(f"[FAIL] {case.label} n={n} threads={threads} x {data}: {row['mismatches']} mismatches")
                         for line in row["examples"]:
@@ -388,11 +409,13 @@ def run_timings(torch, bq, peers, sizes, threads_list, samples):
 
 
 def run_bench(binary, sizes, threads_list, quick):
-    """`bitquant bench --json` on the CPU at the same sizes and thread counts: its rows, GPU rows left out."""
+    """`bitquant bench --json` on the CPU at the same sizes and thread counts: its rows of the kernels the
+    library runs, so neither GPU rows nor the autoscheduled alternatives (schedule other than "hand")."""
     command = [binary, "bench", "--json", "--on", "cpu", "--sizes", ",".join(map(str, sizes)),
                "--threads", ",".join(map(str, threads_list))] + (["--quick"] if quick else [])
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return [r for r in json.loads(output)["results"] if r["on"] not in ("cuda", "opencl")]
+    return [r for r in json.loads(output)["results"]
+            if r["on"] not in ("cuda", "opencl") and r.get("schedule", "hand") == "hand"]
 
 
 def plot(rows, bench_rows, path):
