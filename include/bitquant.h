@@ -1,6 +1,7 @@
 /* bitquant: bitorch's quantizations (forward and backward) as generated, vectorized, multithreaded kernels.
  *
- * Numbers match bitorch 0.4.1 bit for bit (swishsign's backward within 1e-6*beta*|g|); see the README.
+ * Numbers match bitorch 0.4.1 bit for bit, but where torch's float tanh is not correctly rounded: swishsign's
+ * backward (within 1e-6*beta*|g|) and, rarely, weightdorefa's forward at 8 bits and more; see the README.
  * Every function is safe to call from several threads at once. No function aborts, exits or prints:
  * errors come back as a status, with a message in bq_last_error(), and outputs are left untouched when
  * an argument is rejected. */
