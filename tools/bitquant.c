@@ -17,6 +17,7 @@
 #include "device_memory.h"
 #include "reference.h"
 #include "roofline.h"
+#include "timing.h"
 
 static int cmd_list(void) {
     const char *active = NULL;
@@ -80,22 +81,6 @@ typedef struct {
     float *x, *g, *out;
     size_t n;
 } buffers;
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *values, int count) {
-    qsort(values, (size_t)count, sizeof *values, compare_doubles);
-    return count % 2 ? values[count / 2] : 0.5 * (values[count / 2 - 1] + values[count / 2]);
-}
 
 /* What one timed sample runs: a kernel, a roofline or a reference loop; on a GPU, a kernel on device memory
  * or a device-to-device copy of `copy_floats` floats. */
@@ -176,19 +161,19 @@ static void finish(const runner *r) {
 static int calibrate(const runner *r) {
     if (run_once(r) != 0) return 0; // warm-up, and fail fast
     finish(r);
-    double start = now_seconds();
+    double start = bq_now_seconds();
     run_once(r);
     finish(r);
-    double one = now_seconds() - start;
+    double one = bq_now_seconds() - start;
     return one > 2e-3 ? 1 : (int)(2e-3 / (one > 1e-7 ? one : 1e-7)) + 1;
 }
 
 static double sample(const runner *r, int reps) {
-    double start = now_seconds();
+    double start = bq_now_seconds();
     for (int k = 0; k < reps; k++)
         run_once(r);
     finish(r);
-    return (now_seconds() - start) / reps;
+    return (bq_now_seconds() - start) / reps;
 }
 
 /* Median seconds per call of r alone. */
@@ -199,7 +184,7 @@ static double time_median(const runner *r, int samples) {
     if (samples > 64) samples = 64;
     for (int s = 0; s < samples; s++)
         times[s] = sample(r, reps);
-    return median(times, samples);
+    return bq_median(times, samples);
 }
 
 typedef struct {
@@ -218,9 +203,9 @@ static int time_against_roofline(const runner *kernel, const runner *roofs[2], i
         tk[s] = sample(kernel, reps);
         ratio[s] = tr[s] / tk[s];
     }
-    out->kernel = median(tk, samples);
-    out->roofline = median(tr, samples);
-    out->ratio = median(ratio, samples);
+    out->kernel = bq_median(tk, samples);
+    out->roofline = bq_median(tr, samples);
+    out->ratio = bq_median(ratio, samples);
     return 0;
 }
 

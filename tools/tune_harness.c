@@ -19,6 +19,7 @@
 
 #include "internal.h"
 #include "test_common.h"
+#include "timing.h"
 
 typedef struct {
     const char *family, *signature;
@@ -229,36 +230,20 @@ static void check_count(candidate fn, float *x, float *g, float *out, float *ref
     }
 }
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int by_value(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Calls per timed sample of c, so that a sample lasts >= ~2 ms. */
 static int calibrate(const call *c, const float *x, const float *g, float *out, size_t n, uint32_t *bits) {
     run(c, x, g, out, n, bits); /* warm-up: page faults, thread pool */
-    double start = now();
+    double start = bq_now_seconds();
     run(c, x, g, out, n, bits);
-    double one = now() - start;
+    double one = bq_now_seconds() - start;
     return one > 2e-3 ? 1 : (int)(2e-3 / (one > 1e-7 ? one : 1e-7)) + 1;
 }
 
 static double sample(const call *c, int reps, const float *x, const float *g, float *out, size_t n, uint32_t *bits) {
-    double start = now();
+    double start = bq_now_seconds();
     for (int k = 0; k < reps; k++)
         run(c, x, g, out, n, bits);
-    return (now() - start) / reps;
-}
-
-static double median(double *v, int count) {
-    qsort(v, (size_t)count, sizeof v[0], by_value);
-    return count % 2 ? v[count / 2] : 0.5 * (v[count / 2 - 1] + v[count / 2]);
+    return (bq_now_seconds() - start) / reps;
 }
 
 /* Candidate against baseline at n, on representative scalar inputs; prints one "time" line. */
@@ -291,7 +276,8 @@ static void compare_at(const char *family, const char *signature, candidate cand
             tc[s] = sample(&c, cand_reps, x, g, out, n, &bits);
             ratio[s] = tc[s] / tb[s];
         }
-        printf("time %zu %.6g %.6g %.6g\n", n, median(ratio, samples), median(tc, samples), median(tb, samples));
+        printf("time %zu %.6g %.6g %.6g\n", n, bq_median(ratio, samples), bq_median(tc, samples),
+               bq_median(tb, samples));
     }
     free(x);
     free(g);
