@@ -73,6 +73,25 @@ class WeightDoReFa : public MapGenerator<WeightDoReFa> {
     }
 };
 
+// WeightDoReFa's elementwise stage at 5 to 10 bits, p0 = L, p1 = M = max |tanh x| (> 0, no NaN anywhere):
+// the spec's formula on a float tanh estimate, (1 - e) / (1 + e) with e = exp(-2|x|), whose absolute error is
+// below 4e-7. The estimate of u L is then within L (2e-7 / M + 1e-6) + 1e-5 of the exact one (rounding of
+// the other steps included), so it rounds to the same level unless it lies that close to a rounding
+// boundary. Such elements (about 5e-4 of them at 8 bits and M near 1) get the marker value 2, outside
+// [-1, 1], and the runtime computes them exactly (runtime/run.c): a float tanh replaces a double one.
+class WeightDoReFaEstimate : public MapGenerator<WeightDoReFaEstimate> {
+  public:
+    Expr quantize(const Expr &v) const {
+        Expr a = abs(v);
+        Expr e = exp2_small(min(a, 22.0f) * -2.88539008f); // e^-2|x|; past 22, tanh is 1 in float
+        Expr t = (1.0f - e) / (1.0f + e);
+        Expr w = (select(v < 0.0f, -t, t) * (0.5f / p1) + 0.5f) * p0;
+        Expr q = round(w);
+        Expr open = abs(w - q) > 0.5f - (p0 * (2e-7f / p1 + 1e-6f) + 1e-5f); // near a half-integer
+        return select(open, 2.0f, 2.0f * (q / p0) - 1.0f);
+    }
+};
+
 // ProgressiveSign forward, p0 = (float)d, p1 = training: hardtanh(x / d) when training, else sign.
 class Progressive : public MapGenerator<Progressive> {
   public:
@@ -230,3 +249,4 @@ HALIDE_REGISTER_GENERATOR(bitquant::SteHeaviside, steheaviside)
 HALIDE_REGISTER_GENERATOR(bitquant::SwishSign, swishsign)
 HALIDE_REGISTER_GENERATOR(bitquant::AbsMax, absmax)
 HALIDE_REGISTER_GENERATOR(bitquant::WeightDoReFaCount, weightdorefa_count)
+HALIDE_REGISTER_GENERATOR(bitquant::WeightDoReFaEstimate, weightdorefa_estimate)

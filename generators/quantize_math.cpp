@@ -44,6 +44,8 @@ Expr expm1_nonpositive_f64(const Expr &z) {
     return select(z < f64(-40.0), f64(-1.0), scale * p + (scale - f64(1.0)));
 }
 
+} // namespace
+
 // 2^y for -65 <= y <= 0 (or NaN), to 1e-7 relative: 2^y = 2^k * 2^f with k = round(y), f in [-1/2, 1/2],
 // 2^f from a degree-6 minimax polynomial (relative error 1.9e-9, 9.6e-8 evaluated in float32), and 2^k
 // added to the exponent field. Cheaper than Halide's exp, whose last-bit accuracy SwishSign's tolerance
@@ -60,8 +62,6 @@ Expr exp2_small(const Expr &y) {
     Expr poly = (p01 + f2 * p23) + f4 * (p45 + f2 * 0.000153458124f);
     return reinterpret<float>(reinterpret<int32_t>(poly) + (cast<int32_t>(k) << 23));
 }
-
-} // namespace
 
 Expr tanh_f32(const Expr &x) {
     Expr a = cast<double>(abs(x));

@@ -35,6 +35,9 @@ inline Expr clamp_keep_nan(const Expr &x, float lo, float hi) { return select(x 
 // Vectorizes; Halide's own float tanh is a scalar libm call per lane.
 Expr tanh_f32(const Expr &x);
 
+// 2^y for -65 <= y <= 0 (or NaN), to 1e-7 relative.
+Expr exp2_small(const Expr &y);
+
 // SwishSign's backward core (dx = core * g), spec section 2, with one exp per element: with a = |beta x|,
 // e = exp(-a) and sigma = 1 / (1 + e), tanh(a/2) = 2 sigma - 1 and 1 / (1 + cosh a) = 2 sigma (1 - sigma)
 // = 2 sigma (e sigma), so core = num * 2 sigma (e sigma) with bitorch's num = beta (2 - a tanh(a/2)).

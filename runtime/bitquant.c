@@ -66,6 +66,8 @@ bq_status bq_forward(const bq_quantizer *q, const float *x, float *y, size_t n) 
         if (bq_weightdorefa_count_plan(absmax, levels, n, thresholds)) {
             return bq_run_count(q->kernels[BQ_FAMILY_weightdorefa_count].count, x, thresholds, (int)levels, y, n);
         }
+        status = bq_weightdorefa_run_estimate(q->kernels[BQ_FAMILY_weightdorefa_estimate].map, x, absmax, levels, y, n);
+        if (status != BQ_E_UNSUPPORTED) return status;
         return bq_run_map(q->kernels[BQ_FAMILY_weightdorefa].map, x, levels, absmax, y, n);
     }
     return bq_run_map(q->kernels[q->entry->forward].map, x, q->scalars.forward_p0, q->scalars.forward_p1, y, n);

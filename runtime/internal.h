@@ -84,8 +84,14 @@ bq_status bq_run_count(bq_count_fn fn, const float *x, const float thresholds[BQ
 bq_status bq_kernel_status(int result, const bq_call_context *call); /* a kernel's result as a status (and message) */
 
 /* weightdorefa.c: WeightDoReFa's forward after its abs-max pass, on any device. Returns 1 and fills the
- * thresholds if the count kernel should run (at 1 to 4 bits on large inputs), else 0 for the tanh kernel. */
+ * thresholds if the count kernel should run (at 1 to 4 bits on large inputs), else 0. */
 int bq_weightdorefa_count_plan(float absmax, float levels, size_t n, float thresholds[BQ_COUNT_THRESHOLDS]);
+/* M = max |tanh x| = tanh(max |x|), correctly rounded; and one output exactly as the spec computes it. */
+float bq_weightdorefa_m(float absmax);
+float bq_weightdorefa_output(float x, float m, float levels);
+/* run.c: on host memory (x != y) at 5 to 10 bits, the estimate kernel and the exact fix-up of what it
+ * leaves open: BQ_E_UNSUPPORTED if that does not apply here (then run the tanh kernel), else the outcome. */
+bq_status bq_weightdorefa_run_estimate(bq_map_fn fn, const float *x, float absmax, float levels, float *y, size_t n);
 
 /* gpu.c, cuda.c, opencl.c: a GPU backend's glue to Halide's device runtime. The call context (the
  * kernels' user_context, call_context.h) carries the device context and queue to the acquire hooks. */

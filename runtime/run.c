@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include <HalideRuntime.h>
+#include <stdint.h>
 #include <string.h>
 
 static void describe_floats(halide_buffer_t *buf, halide_dimension_t *dim, const float *data, size_t n) {
@@ -137,4 +138,59 @@ bq_status bq_run_count(bq_count_fn fn, const float *x, const float thresholds[BQ
                        float *y, size_t n) {
     count_job job = {fn, x, thresholds, levels, y};
     return for_each_chunk(n, count_chunk, &job);
+}
+
+/* WeightDoReFa at 5 to 10 bits (runtime/weightdorefa.c has the rest). */
+/* The estimate kernel's marker for an output it leaves open (outside [-1, 1], so never a real output). */
+#define ESTIMATE_OPEN 2.0f
+#define ESTIMATE_MIN_LEVELS 31   /* 5 bits; below, the count kernel */
+#define ESTIMATE_MAX_LEVELS 1023 /* 10 bits: about 0.4% of outputs open; above, the fix-ups cost too much */
+/* Pieces of 2^15 elements: x and y of one piece stay in a core's L2 between the kernel and the fix-up. */
+#define ESTIMATE_PIECE ((size_t)1 << 15)
+#define ESTIMATE_BLOCK 64
+
+typedef struct {
+    bq_map_fn fn;
+    const float *x;
+    float *y;
+    size_t n;
+    float m, levels;
+    bq_call_context call; /* shared: the first failing piece's message wins */
+} estimate_job;
+
+/* One piece: the kernel, then the outputs it left open, computed as the spec does. */
+static int estimate_piece(void *user_context, int piece, uint8_t *closure) {
+    (void)user_context;
+    estimate_job *j = (estimate_job *)closure;
+    size_t start = (size_t)piece * ESTIMATE_PIECE;
+    size_t len = j->n - start < ESTIMATE_PIECE ? j->n - start : ESTIMATE_PIECE;
+    const float *x = j->x + start;
+    float *y = j->y + start;
+    map_job kernel = {j->fn, x, j->levels, j->m, y};
+    int result = map_chunk(&kernel, 0, len, &j->call);
+    if (result != 0) return result;
+    /* Open outputs are rare: find the blocks that hold any with a branch-free (vectorizable) test first. */
+    for (size_t block = 0; block < len; block += ESTIMATE_BLOCK) {
+        size_t end = len - block < ESTIMATE_BLOCK ? len : block + ESTIMATE_BLOCK;
+        int any = 0;
+        for (size_t i = block; i < end; i++)
+            any |= y[i] == ESTIMATE_OPEN;
+        for (size_t i = block; any && i < end; i++) {
+            if (y[i] == ESTIMATE_OPEN) y[i] = bq_weightdorefa_output(x[i], j->m, j->levels);
+        }
+    }
+    return 0;
+}
+
+bq_status bq_weightdorefa_run_estimate(bq_map_fn fn, const float *x, float absmax, float levels, float *y, size_t n) {
+    float m = bq_weightdorefa_m(absmax);
+    /* In place, the fix-up would no longer see x; NaN or all zeros: the tanh kernel gives the NaNs. */
+    if (x == y || levels < ESTIMATE_MIN_LEVELS || levels > ESTIMATE_MAX_LEVELS || !(m > 0.0f) || n < ESTIMATE_PIECE ||
+        n / ESTIMATE_PIECE >= INT32_MAX) {
+        return BQ_E_UNSUPPORTED;
+    }
+    estimate_job job = {fn, x, y, n, m, levels, {0}};
+    int pieces = (int)((n + ESTIMATE_PIECE - 1) / ESTIMATE_PIECE);
+    int result = halide_do_par_for(&job.call, estimate_piece, 0, pieces, (uint8_t *)&job);
+    return bq_kernel_status(result, &job.call);
 }

@@ -6,7 +6,9 @@
  * element; at 1 to 4 bits on large inputs, the count kernel instead counts how many of the L level
  * thresholds each x reaches. The level is a non-decreasing function of x (every step, the correctly
  * rounded tanh included, is monotonic), so the thresholds, found here by bisection over the floats,
- * reproduce it exactly. */
+ * reproduce it exactly. At 5 to 10 bits on large inputs, the estimate kernel computes every output whose
+ * level a float tanh settles, and leaves the rest (about 4e-6 L of them) to this file, piece by piece while
+ * the piece is in cache. */
 #include "internal.h"
 
 #include <math.h>
@@ -59,10 +61,14 @@ static void find_thresholds(float m, int levels, float thresholds[BQ_COUNT_THRES
     }
 }
 
+float bq_weightdorefa_m(float absmax) { return (float)tanh((double)absmax); }
+
 int bq_weightdorefa_count_plan(float absmax, float levels, size_t n, float thresholds[BQ_COUNT_THRESHOLDS]) {
-    float m = (float)tanh((double)absmax);
+    float m = bq_weightdorefa_m(absmax);
     /* NaN or an all-zero input makes every output NaN: the tanh kernel computes exactly that. */
     if (levels > BQ_COUNT_THRESHOLDS || n < COUNT_MIN_N_PER_LEVEL * (size_t)levels || !(m > 0.0f)) return 0;
     find_thresholds(m, (int)levels, thresholds);
     return 1;
 }
+
+float bq_weightdorefa_output(float x, float m, float levels) { return 2.0f * (level_of(x, m, levels) / levels) - 1.0f; }

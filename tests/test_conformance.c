@@ -39,7 +39,7 @@ static const float THRESHOLDS[] = {0.0f, 0.5f, 1.0f, 1.3f, INFINITY};
 #define THRESHOLD_COUNT (sizeof THRESHOLDS / sizeof THRESHOLDS[0])
 static const float SWISH_BETAS[] = {0.3f, 1.0f, 5.0f, 10.0f, 0.0f /* the default 5 */, -1.0f};
 #define SWISH_BETA_COUNT (sizeof SWISH_BETAS / sizeof SWISH_BETAS[0])
-static const int DOREFA_BITS[] = {1, 2, 4, 8, 24};
+static const int DOREFA_BITS[] = {1, 2, 4, 6, 8, 10, 24}; /* count kernel to 4, estimate kernel to 10 (large n) */
 #define DOREFA_BITS_COUNT (sizeof DOREFA_BITS / sizeof DOREFA_BITS[0])
 
 typedef struct {
