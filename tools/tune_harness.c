@@ -187,6 +187,18 @@ static void check_elementwise(const char *family, const char *signature, candida
     }
 }
 
+/* Inputs for WeightDoReFa's forward without NaN (a NaN would make the runtime use the tanh kernel), and
+ * their abs-max. */
+static float weightdorefa_inputs(float *x, float *g, size_t n) {
+    make_inputs(x, g, n);
+    for (size_t i = 0; i < n; i++)
+        if (isnan(x[i])) x[i] = 0.25f;
+    uint32_t bits = max_bits(x, n);
+    float absmax;
+    memcpy(&absmax, &bits, sizeof absmax);
+    return absmax;
+}
+
 /* WeightDoReFa's estimate kernel (5 to 10 bits): every output it does not leave open (the marker 2) must be
  * the spec's; the runtime computes the open ones. */
 static void check_estimate(candidate fn, float *x, float *g, float *out, float *ref) {
@@ -196,13 +208,7 @@ static void check_estimate(candidate fn, float *x, float *g, float *out, float *
         p.dorefa_bits = bits;
         for (size_t li = 0; li < sizeof CHECK_LENGTHS / sizeof CHECK_LENGTHS[0]; li++) {
             size_t n = CHECK_LENGTHS[li];
-            make_inputs(x, g, n);
-            for (size_t i = 0; i < n; i++) /* a NaN would make the runtime use the tanh kernel */
-                if (isnan(x[i])) x[i] = 0.25f;
-            uint32_t bits_max = max_bits(x, n);
-            float absmax;
-            memcpy(&absmax, &bits_max, sizeof absmax);
-            float m = bq_weightdorefa_m(absmax);
+            float m = bq_weightdorefa_m(weightdorefa_inputs(x, g, n));
             if (n == 0 || !(m > 0.0f)) continue;
             call c = {"MAP", fn, (float)((1 << bits) - 1), m, NULL, 0};
             ref_forward("weightdorefa", &p, x, ref, n);
@@ -234,12 +240,7 @@ static void check_count(candidate fn, float *x, float *g, float *out, float *ref
         p.dorefa_bits = bits;
         for (size_t li = 0; li < sizeof COUNT_LENGTHS / sizeof COUNT_LENGTHS[0]; li++) {
             size_t n = COUNT_LENGTHS[li];
-            make_inputs(x, g, n);
-            for (size_t i = 0; i < n; i++) /* a NaN would make the runtime use the tanh kernel */
-                if (isnan(x[i])) x[i] = 0.25f;
-            uint32_t maxbits = max_bits(x, n);
-            float absmax, thresholds[BQ_COUNT_THRESHOLDS];
-            memcpy(&absmax, &maxbits, sizeof absmax);
+            float thresholds[BQ_COUNT_THRESHOLDS], absmax = weightdorefa_inputs(x, g, n);
             float levels = (float)((1 << bits) - 1);
             if (!bq_weightdorefa_count_plan(absmax, levels, n, thresholds)) continue;
             call c = {"COUNT", fn, 0, 0, thresholds, (int)levels};
