@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA check, for a machine with an NVIDIA GPU and its driver: the conformance suite through the CUDA
 # kernels (host memory, device memory on a non-blocking stream, and both cut into 4096-element chunks),
-# four threads at once, the PTX through ptxas (where the toolkit is installed), and the benchmark on the GPU.
+# four threads at once, bitorch's own results through CUDA (where .venv-peers exists), the PTX through
+# ptxas (where the toolkit is installed), and the benchmark on the GPU.
 # Every step must run: a skip (no device, no driver) fails the script.
 #
 # Usage: tests/run_cuda.sh [BUILD_DIR]   (default build/release; built with scripts/build.sh if missing,
@@ -30,6 +31,11 @@ step "$build/tests/test_conformance" cuda-device
 step env BITQUANT_MAX_CHUNK=4096 "$build/tests/test_conformance" cuda-host
 step env BITQUANT_MAX_CHUNK=4096 "$build/tests/test_conformance" cuda-device
 step "$build/tests/test_threads" cuda
+if [ -x "$root/.venv-peers/bin/python3" ]; then
+  step "$root/.venv-peers/bin/python3" "$root/tools/peers.py" --lib "$build/libbitquant.so" --check-only --backend cuda
+else
+  echo "== no .venv-peers (scripts/bootstrap.sh makes it): the comparison with bitorch on CUDA is left out"
+fi
 if command -v ptxas >/dev/null || [ -x /usr/local/cuda/bin/ptxas ]; then
   step python3 "$root/tests/check_ptx.py" "$build"/kernels/bq_k_*_cuda.o
 else

@@ -156,7 +156,10 @@ class Bitquant:
                     ("progressive_beta", ctypes.c_double), ("training", ctypes.c_int),
                     ("cancel_threshold", ctypes.c_float)]
 
-    def __init__(self, path):
+    BACKENDS = {"cuda": 0, "opencl": 1}  # bq_backend
+
+    def __init__(self, path, backend=None):
+        """backend None: the CPU (bq_forward); else a GPU backend's host-memory entry points."""
         lib = ctypes.CDLL(os.path.abspath(path))
         p, size = ctypes.c_void_p, ctypes.c_size_t
         for name, restype, argtypes in (
@@ -167,10 +170,20 @@ class Bitquant:
                 ("bq_backward", ctypes.c_int, [p, p, p, p, size]),
                 ("bq_last_error", ctypes.c_char_p, []),
                 ("bq_set_num_threads", ctypes.c_int, [ctypes.c_int]),
-                ("bq_cpu_variant_active", ctypes.c_int, [ctypes.POINTER(ctypes.c_char_p)])):
+                ("bq_cpu_variant_active", ctypes.c_int, [ctypes.POINTER(ctypes.c_char_p)]),
+                ("bq_device_forward_host", ctypes.c_int, [p, ctypes.c_int, p, p, size]),
+                ("bq_device_backward_host", ctypes.c_int, [p, ctypes.c_int, p, p, p, size]),
+                ("bq_backend_device", ctypes.c_int, [ctypes.c_int, ctypes.c_char_p, size])):
             function = getattr(lib, name)
             function.restype, function.argtypes = restype, argtypes
         self.lib = lib
+        self.backend = None if backend is None else self.BACKENDS[backend]
+
+    def device(self):
+        """The GPU device's name, or the reason there is none (RuntimeError)."""
+        name = ctypes.create_string_buffer(256)
+        self.check(self.lib.bq_backend_device(self.backend, name, len(name)), "bq_backend_device")
+        return name.value.decode()
 
     def check(self, status, what):
         if status != 0:
@@ -202,6 +215,12 @@ class Bitquant:
     def runner(self, handle, case, x, g, out):
         """A call of the case's kernel writing out, with the pointers bound once so that a timed call costs
         only ctypes' own overhead."""
+        if self.backend is not None:
+            if case.direction == "forward":
+                return functools.partial(self.lib.bq_device_forward_host, handle, self.backend, x.data_ptr(),
+                                         out.data_ptr(), x.numel())
+            return functools.partial(self.lib.bq_device_backward_host, handle, self.backend, x.data_ptr(),
+                                     g.data_ptr(), out.data_ptr(), x.numel())
         if case.direction == "forward":
             return functools.partial(self.lib.bq_forward, handle, x.data_ptr(), out.data_ptr(), x.numel())
         return functools.partial(self.lib.bq_backward, handle, x.data_ptr(), g.data_ptr(), out.data_ptr(), x.numel())
@@ -508,6 +527,9 @@ def main():
     parser.add_argument("--bench", metavar="BITQUANT", help="the bitquant command: its bench's roofline and plain C "
                                                             "go into the JSON and the plot")
     parser.add_argument("--check-only", action="store_true", help="agreement checks only (exit 0, 1, or 77: skip)")
+    parser.add_argument("--backend", choices=sorted(Bitquant.BACKENDS),
+                        help="run bitquant's kernels on this GPU backend (host-memory entry points) instead of "
+                             "the CPU; a backend without a device is a skip (77)")
     args = parser.parse_args()
     if args.check_only and (args.plot or args.bench):
         parser.error("--plot and --bench need timings, not --check-only")
@@ -520,7 +542,13 @@ def main():
         print(f"[SKIP] {why}")
         return SKIP
     torch = peers[0]
-    bq = Bitquant(args.lib)
+    bq = Bitquant(args.lib, args.backend)
+    if args.backend:
+        try:
+            print(f"bitquant on {args.backend}: {bq.device()}")
+        except RuntimeError as why:
+            print(f"[SKIP] {why}")
+            return SKIP
     try:
         bitorch_version = importlib.metadata.version("bitorch")
     except importlib.metadata.PackageNotFoundError:
