@@ -98,17 +98,6 @@ typedef struct {
     int output, on_device, bound;
 } slot;
 
-static void describe(halide_buffer_t *buf, halide_dimension_t *dim, int dimensions, const void *host,
-                     halide_type_code_t code) {
-    memset(buf, 0, sizeof *buf);
-    buf->host = (uint8_t *)(uintptr_t)host;
-    buf->type.code = code;
-    buf->type.bits = 32;
-    buf->type.lanes = 1;
-    buf->dimensions = dimensions;
-    buf->dim = dim;
-}
-
 /* Elements [start, start + len) of op as s->buf. Host inputs are marked dirty so that Halide copies them
  * to the device; device memory is wrapped as [chunk x chunks] and chunk start / chunk sliced out. */
 static int bind(const gpu_run *run, bq_call_context *call, slot *s, operand op, size_t start, size_t len, int output) {
@@ -116,7 +105,7 @@ static int bind(const gpu_run *run, bq_call_context *call, slot *s, operand op, 
     s->output = output;
     s->dim = (halide_dimension_t){.min = 0, .extent = (int32_t)len, .stride = 1};
     if (op.host != NULL) {
-        describe(&s->buf, &s->dim, 1, op.host + start, halide_type_float);
+        bq_describe(&s->buf, &s->dim, 1, op.host + start, halide_type_float);
         if (!output) s->buf.flags = halide_buffer_flag_host_dirty;
         s->bound = 1;
         return halide_error_code_success;
@@ -124,11 +113,11 @@ static int bind(const gpu_run *run, bq_call_context *call, slot *s, operand op, 
     size_t chunks = (run->n + run->chunk - 1) / run->chunk;
     s->whole_dim[0] = (halide_dimension_t){.min = 0, .extent = (int32_t)run->chunk, .stride = 1};
     s->whole_dim[1] = (halide_dimension_t){.min = 0, .extent = (int32_t)chunks, .stride = (int32_t)run->chunk};
-    describe(&s->whole, s->whole_dim, 2, NULL, halide_type_float);
+    bq_describe(&s->whole, s->whole_dim, 2, NULL, halide_type_float);
     int result = run->backend->device->wrap(call, &s->whole, op.device);
     if (result != halide_error_code_success) return result;
     s->on_device = 1;
-    describe(&s->buf, &s->dim, 1, NULL, halide_type_float);
+    bq_describe(&s->buf, &s->dim, 1, NULL, halide_type_float);
     result = halide_device_slice(call, &s->whole, 1, (int)(start / run->chunk), &s->buf);
     s->bound = result == halide_error_code_success;
     return result;
@@ -137,7 +126,7 @@ static int bind(const gpu_run *run, bq_call_context *call, slot *s, operand op, 
 /* A host scalar the kernel writes (the abs-max's bits). */
 static void bind_scalar_output(slot *s, uint32_t *value) {
     memset(s, 0, sizeof *s);
-    describe(&s->buf, &s->dim, 0, value, halide_type_uint);
+    bq_describe(&s->buf, &s->dim, 0, value, halide_type_uint);
     s->output = 1;
     s->bound = 1;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct halide_buffer_t;
+struct halide_dimension_t;
 
 /* The kernel families of generators/kernels.def, numbered. */
 typedef enum {
@@ -82,6 +83,10 @@ bq_status bq_run_count(bq_count_fn fn, const float *x, const float thresholds[BQ
                        float *y, size_t n);
 
 bq_status bq_kernel_status(int result, const bq_call_context *call); /* a kernel's result as a status (and message) */
+/* buf over host memory (or none, for device memory) of 32-bit elements of a halide_type_code_t, with
+ * dimensions dims[0 .. dimensions), which the caller fills. */
+void bq_describe(struct halide_buffer_t *buf, struct halide_dimension_t *dims, int dimensions, const void *host,
+                 int type_code);
 
 /* weightdorefa.c: WeightDoReFa's forward after its abs-max pass, on any device. Returns 1 and fills the
  * thresholds if the count kernel should run (at 1 to 4 bits on large inputs), else 0. */

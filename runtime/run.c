@@ -7,17 +7,20 @@
 #include <stdint.h>
 #include <string.h>
 
-static void describe_floats(halide_buffer_t *buf, halide_dimension_t *dim, const float *data, size_t n) {
+void bq_describe(struct halide_buffer_t *buf, struct halide_dimension_t *dims, int dimensions, const void *host,
+                 int type_code) {
     memset(buf, 0, sizeof *buf);
-    memset(dim, 0, sizeof *dim);
-    dim->extent = (int32_t)n;
-    dim->stride = 1;
-    buf->host = (uint8_t *)(uintptr_t)data;
-    buf->type.code = halide_type_float;
+    buf->host = (uint8_t *)(uintptr_t)host;
+    buf->type.code = (uint8_t)type_code;
     buf->type.bits = 32;
     buf->type.lanes = 1;
-    buf->dimensions = 1;
-    buf->dim = dim;
+    buf->dimensions = dimensions;
+    buf->dim = dims;
+}
+
+static void describe_floats(halide_buffer_t *buf, halide_dimension_t *dim, const float *data, size_t n) {
+    *dim = (halide_dimension_t){.min = 0, .extent = (int32_t)n, .stride = 1};
+    bq_describe(buf, dim, 1, data, halide_type_float);
 }
 
 bq_status bq_kernel_status(int result, const bq_call_context *call) {
@@ -96,11 +99,7 @@ static int absmax_chunk(const void *job, size_t start, size_t len, bq_call_conte
     halide_dimension_t xd;
     describe_floats(&xb, &xd, j->x + start, len);
     uint32_t bits = 0;
-    memset(&bitsb, 0, sizeof bitsb);
-    bitsb.host = (uint8_t *)&bits;
-    bitsb.type.code = halide_type_uint;
-    bitsb.type.bits = 32;
-    bitsb.type.lanes = 1;
+    bq_describe(&bitsb, NULL, 0, &bits, halide_type_uint);
     int result = j->fn(call, &xb, &bitsb);
     if (bits > *j->best) *j->best = bits;
     return result;

@@ -2,13 +2,15 @@
  * y = 2 (round_half_even((tanh(x) / 2M + 1/2) L) / L) - 1.
  *
  * The max comes first (an ABSMAX pass, run by the caller, on the CPU or a GPU; M = tanh(max |x|) as tanh is
- * monotonic), so y == x works. Then one of two kernels, with the same results: the weightdorefa kernel evaluates a correctly rounded tanh per
- * element; at 1 to 4 bits on large inputs, the count kernel instead counts how many of the L level
- * thresholds each x reaches. The level is a non-decreasing function of x (every step, the correctly
- * rounded tanh included, is monotonic), so the thresholds, found here by bisection over the floats,
- * reproduce it exactly. At 5 to 10 bits on large inputs, the estimate kernel computes every output whose
- * level a float tanh settles, and leaves the rest (about 4e-6 L of them) to this file, piece by piece while
- * the piece is in cache. */
+ * monotonic), so y == x works. Then one of three kernels, with the same results: the weightdorefa kernel
+ * evaluates a correctly rounded tanh per element; at 1 to 4 bits on large inputs, the count kernel instead
+ * counts how many of the L level thresholds each x reaches. The level is a non-decreasing function of x
+ * (every step, the correctly rounded tanh included, is monotonic), so the thresholds, found here by
+ * bisection over the floats, reproduce it exactly. At 5 to 10 bits on large host inputs, the estimate
+ * kernel computes every output whose level a float tanh settles, and marks the rest (about 4e-6 L of
+ * them), which bq_weightdorefa_output computes here for runtime/run.c, piece by piece while the piece is
+ * in cache.
+ */
 #include "internal.h"
 
 #include <math.h>
