@@ -66,7 +66,9 @@ int bq_cpu_variant_supported(size_t index);
  * in; then bq_create fails the same way. */
 bq_status bq_cpu_variant_active(const char **name);
 
-/* Worker threads the kernels may use (default: one per core, or HL_NUM_THREADS). n >= 1. */
+/* Worker threads the CPU kernels may use, the calling thread included (default: one per core, or
+ * HL_NUM_THREADS). n >= 1. Applies to the calls that start after it returns; it waits for CPU kernels running
+ * on other threads to finish first. */
 bq_status bq_set_num_threads(int n);
 
 /* GPU backends. The same kernel table, compiled for CUDA (PTX for sm_80 and newer) and OpenCL, with the

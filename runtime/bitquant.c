@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <HalideRuntime.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,12 @@ static const bq_entry entries[] = {
 };
 
 static const size_t entry_count = sizeof entries / sizeof entries[0];
+
+/* Halide's thread pool only ever grows: a smaller halide_set_num_threads stops new workers being made, but
+ * those already made keep taking tasks. So lowering the count shuts the pool down (its next parallel loop
+ * starts a new one of the new size), which must not happen under a running kernel: CPU kernels run holding
+ * this lock for reading, and bq_set_num_threads takes it for writing. */
+static pthread_rwlock_t pool_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 size_t bq_quantizer_count(void) { return entry_count; }
 
@@ -54,11 +61,7 @@ bq_status bq_create(const char *name, const bq_params *p, bq_quantizer **out) {
 
 void bq_destroy(bq_quantizer *q) { free(q); }
 
-bq_status bq_forward(const bq_quantizer *q, const float *x, float *y, size_t n) {
-    if (q == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: quantizer is NULL");
-    if (n == 0) return BQ_OK;
-    if (x == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: x is NULL with n = %zu", n);
-    if (y == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: y is NULL with n = %zu", n);
+static bq_status forward_locked(const bq_quantizer *q, const float *x, float *y, size_t n) {
     if (q->entry->mapping == BQ_MAP_LEVELS_MAX) {
         float absmax, thresholds[BQ_COUNT_THRESHOLDS], levels = q->scalars.forward_p0;
         bq_status status = bq_run_absmax(q->kernels[BQ_FAMILY_absmax].absmax, x, n, &absmax);
@@ -73,18 +76,38 @@ bq_status bq_forward(const bq_quantizer *q, const float *x, float *y, size_t n) 
     return bq_run_map(q->kernels[q->entry->forward].map, x, q->scalars.forward_p0, q->scalars.forward_p1, y, n);
 }
 
+bq_status bq_forward(const bq_quantizer *q, const float *x, float *y, size_t n) {
+    if (q == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: quantizer is NULL");
+    if (n == 0) return BQ_OK;
+    if (x == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: x is NULL with n = %zu", n);
+    if (y == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: y is NULL with n = %zu", n);
+    pthread_rwlock_rdlock(&pool_lock);
+    bq_status status = forward_locked(q, x, y, n);
+    pthread_rwlock_unlock(&pool_lock);
+    return status;
+}
+
 bq_status bq_backward(const bq_quantizer *q, const float *x, const float *grad_y, float *grad_x, size_t n) {
     if (q == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: quantizer is NULL");
     if (n == 0) return BQ_OK;
     if (x == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: x is NULL with n = %zu", n);
     if (grad_y == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: grad_y is NULL with n = %zu", n);
     if (grad_x == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: grad_x is NULL with n = %zu", n);
-    return bq_run_grad(q->kernels[q->entry->backward].grad, x, grad_y, q->scalars.backward_p0, q->scalars.threshold,
-                       grad_x, n);
+    pthread_rwlock_rdlock(&pool_lock);
+    bq_status status = bq_run_grad(q->kernels[q->entry->backward].grad, x, grad_y, q->scalars.backward_p0,
+                                   q->scalars.threshold, grad_x, n);
+    pthread_rwlock_unlock(&pool_lock);
+    return status;
 }
 
 bq_status bq_set_num_threads(int n) {
     if (n < 1) return bq_fail(BQ_E_INVALID, "bq_set_num_threads: n = %d must be >= 1", n);
-    halide_set_num_threads(n);
+    pthread_rwlock_wrlock(&pool_lock);
+    /* Before the pool's first use, the previous count reads 0: nothing was made yet to shut down. */
+    if (halide_set_num_threads(n) > n) {
+        halide_shutdown_thread_pool();
+        halide_set_num_threads(n);
+    }
+    pthread_rwlock_unlock(&pool_lock);
     return BQ_OK;
 }

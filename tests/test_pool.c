@@ -1,0 +1,134 @@
+/* bq_set_num_threads: the CPU kernels use at most the number of threads it sets, lowering it works after
+ * the pool has grown, and changing it while other threads run kernels neither crashes nor changes a result.
+ *
+ * Threads are counted in /proc/self/task, relative to the count before the first kernel (qemu-user and
+ * the C library may hold threads of their own), at a length the kernels split into parallel tasks.
+ * 1. n = 2 after a parallel kernel: one worker beside the caller.
+ * 2. n = 1: the worker is gone, and a parallel kernel makes none.
+ * 3. n = 3: two workers.
+ * 4. Three threads run kernels (checked against the reference) while the main thread keeps changing n. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bitquant.h"
+#include "reference.h"
+#include "test_common.h"
+
+#define PARALLEL_N ((size_t)1 << 20) /* past the kernels' serial limit of 2^18 */
+#define RUNNERS 3
+#define ROUNDS 40
+
+static int failures;
+
+static void check(int ok, const char *what) {
+    printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+    if (!ok) failures++;
+}
+
+static int task_count(void) {
+    DIR *dir = opendir("/proc/self/task");
+    if (dir == NULL) return -1;
+    int count = 0;
+    for (struct dirent *e = readdir(dir); e != NULL; e = readdir(dir)) {
+        if (e->d_name[0] != '.') count++;
+    }
+    closedir(dir);
+    return count;
+}
+
+typedef struct {
+    bq_quantizer *q;
+    const float *x, *expected;
+    size_t n;
+    int rounds, wrong;
+} runner;
+
+/* One sign forward at n, compared with the reference's output element by element. */
+static int run_once(bq_quantizer *q, const float *x, const float *expected, float *y, size_t n) {
+    if (bq_forward(q, x, y, n) != BQ_OK) return 0;
+    return memcmp(y, expected, n * sizeof(float)) == 0;
+}
+
+static void *run_many(void *arg) {
+    runner *r = (runner *)arg;
+    float *y = malloc(r->n * sizeof(float));
+    for (int i = 0; i < r->rounds; i++) {
+        if (y == NULL || !run_once(r->q, r->x, r->expected, y, r->n)) r->wrong++;
+    }
+    free(y);
+    return NULL;
+}
+
+int main(void) {
+    const char *variant = NULL;
+    if (bq_cpu_variant_active(&variant) == BQ_E_UNSUPPORTED) {
+        printf("[SKIP] %s\n", bq_last_error());
+        return 77;
+    }
+    int base = task_count();
+    if (base < 1) {
+        printf("[SKIP] /proc/self/task cannot be read here\n");
+        return 77;
+    }
+    size_t n = PARALLEL_N;
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float)), *expected = malloc(n * sizeof(float));
+    bq_quantizer *q = NULL;
+    bq_params p = test_default_params();
+    if (x == NULL || y == NULL || expected == NULL || bq_create("sign", &p, &q) != BQ_OK) {
+        printf("FAIL setup: %s\n", bq_last_error());
+        return 1;
+    }
+    test_rng rng = test_rng_seed(7);
+    for (size_t i = 0; i < n; i++)
+        x[i] = test_rng_uniform(&rng, -2.0f, 2.0f);
+    check(ref_forward("sign", &p, x, expected, n) == BQ_OK, "reference");
+
+    char what[160];
+    const int counts[] = {2, 1, 3};
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+        int threads = counts[k];
+        check(bq_set_num_threads(threads) == BQ_OK, "bq_set_num_threads");
+        int after_set = task_count();
+        check(run_once(q, x, expected, y, n), "a parallel kernel's output equals the reference");
+        int after_run = task_count();
+        snprintf(what, sizeof what, "n = %d: %d threads beside the caller after a parallel kernel (%d)", threads,
+                 threads - 1, after_run - base);
+        check(after_run - base == threads - 1, what);
+        if (threads == 1) {
+            snprintf(what, sizeof what, "n = 1 after 2: the worker is gone before any kernel runs (%d)",
+                     after_set - base);
+            check(after_set == base, what);
+        }
+    }
+
+    runner runners[RUNNERS];
+    pthread_t ids[RUNNERS];
+    int started = 0;
+    for (int t = 0; t < RUNNERS; t++) {
+        runners[t] = (runner){q, x, expected, n, ROUNDS, 0};
+        if (pthread_create(&ids[t], NULL, run_many, &runners[t]) == 0) started++;
+    }
+    check(started == RUNNERS, "runner threads started");
+    int set_failures = 0;
+    for (int i = 0; i < 4 * ROUNDS; i++) {
+        if (bq_set_num_threads(1 + i % 3) != BQ_OK) set_failures++;
+    }
+    int wrong = 0;
+    for (int t = 0; t < started; t++) {
+        pthread_join(ids[t], NULL);
+        wrong += runners[t].wrong;
+    }
+    check(set_failures == 0, "bq_set_num_threads while kernels run");
+    snprintf(what, sizeof what, "%d runs on %d threads while n changed: %d wrong", RUNNERS * ROUNDS, RUNNERS, wrong);
+    check(wrong == 0, what);
+
+    bq_destroy(q);
+    free(x);
+    free(y);
+    free(expected);
+    printf("pool: %s\n", failures == 0 ? "all passed" : "FAILED");
+    return failures == 0 ? 0 : 1;
+}
