@@ -82,11 +82,15 @@ class WeightDoReFa : public MapGenerator<WeightDoReFa> {
 class WeightDoReFaEstimate : public MapGenerator<WeightDoReFaEstimate> {
   public:
     Expr quantize(const Expr &v) const {
-        Expr a = abs(v);
-        Expr e = exp2_small(min(a, 22.0f) * -2.88539008f); // e^-2|x|; past 22, tanh is 1 in float
+        // min(|x|, 22) as an integer min of the bits (x is never NaN here): one instruction, where a float
+        // min under strict_float is a compare and a blend. Past 22, tanh is 1 in float.
+        Expr a = reinterpret<float>(min(reinterpret<int32_t>(v) & 0x7fffffff, reinterpret<int32_t>(Expr(22.0f))));
+        Expr e = exp2_small(a * -2.88539008f); // e^-2|x|
         Expr t = (1.0f - e) / (1.0f + e);
         Expr w = (select(v < 0.0f, -t, t) * (0.5f / p1) + 0.5f) * p0;
-        Expr q = round(w);
+        // round(w), to even, for |w| < 2^22 (here |w| <= L + 1 < 2^11) by adding and subtracting 1.5 * 2^23:
+        // LLVM splits a round instruction into 256-bit halves on AVX-512.
+        Expr q = (w + 12582912.0f) - 12582912.0f;
         Expr open = abs(w - q) > 0.5f - (p0 * (2e-7f / p1 + 1e-6f) + 1e-5f); // near a half-integer
         return select(open, 2.0f, 2.0f * (q / p0) - 1.0f);
     }
