@@ -41,7 +41,8 @@ Expr exp2_small(const Expr &y);
 // SwishSign's backward core (dx = core * g), spec section 2, with one exp per element: with a = |beta x|,
 // e = exp(-a) and sigma = 1 / (1 + e), tanh(a/2) = 2 sigma - 1 and 1 / (1 + cosh a) = 2 sigma (1 - sigma)
 // = 2 sigma (e sigma), so core = num * 2 sigma (e sigma) with bitorch's num = beta (2 - a tanh(a/2)).
-// Where torch's cosh overflows (a > 89.41599) its result is num / inf, reproduced exactly, NaN included.
+// Where torch's cosh overflows (a > 89.41599) its result is num / inf, reproduced exactly, NaN included;
+// between 87 and there, a tiny value of bitorch's sign (exp(-a) is taken at 87, where it is still normal).
 Expr swish_grad_core(const Expr &x, const Expr &beta);
 
 } // namespace bitquant
