@@ -5,7 +5,8 @@ winners back into that file with the figures measured.
 For each kernel family, starting from the file's current values (the baseline), one parameter at a time
 (coordinate descent), each candidate value is built ahead of time by the generator, exactly as the build
 would (a kernel object), linked into a small shared object, checked bit for bit against the scalar reference
-on every quantizer that uses the family (bq_tune_harness), and timed at several lengths. A candidate that
+on every quantizer that uses the family (bq_tune_harness), and timed at several lengths (a backward
+family with and without cancellation in each sample, as it specializes on it). A candidate that
 is not exact is rejected. The score is the mean of candidate time / baseline time over the lengths; the
 best candidate is then timed again against the baseline with three times the samples, and kept only if it is at
 least 3% faster. Every timing runs candidate and baseline alternately, sample by sample, so drift on a shared
