@@ -1,7 +1,21 @@
 # The targets bitquant compiles its kernels for, as Halide target strings, and the single Halide runtime
 # they share. A CPU variant's name is what BITQUANT_CPU selects and what runtime/cpu.c checks; a GPU
 # backend's name is what the device API and `bitquant list` report.
-set(BITQUANT_KERNEL_FEATURES "no_runtime-user_context-strict_float")
+set(BITQUANT_KERNEL_FEATURES "no_runtime-user_context")
+# Every kernel is compiled with the strict_float target feature (IEEE NaN, infinities, signed zeros and
+# rounding in the order written), but for the families listed here on CPU targets: their generators wrap
+# every operation in strict_float() themselves but for one polynomial whose input is always finite, which
+# LLVM may then contract into FMA (generators/quantize_math.h, swish_grad_core).
+set(BITQUANT_CPU_RELAXED_FAMILIES swishsign)
+
+# The target string of one family's kernel: `kind` is cpu or gpu.
+function(bitquant_kernel_target out variant kind family)
+  set(target "${BITQUANT_TARGET_${variant}}-${BITQUANT_KERNEL_FEATURES}")
+  if(NOT (kind STREQUAL "cpu" AND family IN_LIST BITQUANT_CPU_RELAXED_FAMILIES))
+    string(APPEND target "-strict_float")
+  endif()
+  set(${out} "${target}" PARENT_SCOPE)
+endfunction()
 
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   set(BITQUANT_ALL_CPU_VARIANTS sse41 avx2 avx512)

@@ -135,7 +135,8 @@ class WeightDoReFaCount : public ScheduledGenerator<WeightDoReFaCount> {
 };
 
 // GRAD: dx(i) = f(x(i), g(i); p0), then QActivation's gradient cancellation iff threshold > 0, as a
-// select: +0.0 wherever |x| > threshold or x is NaN, whatever g is (spec section 3).
+// select: +0.0 wherever |x| > threshold or x is NaN, whatever g is (spec section 3). The derived class
+// supplies gradient(x(i), g(i), i).
 template <typename Derived> class GradGenerator : public ScheduledGenerator<Derived> {
   public:
     GeneratorInput<Buffer<float, 1>> x{"x"};
@@ -147,9 +148,11 @@ template <typename Derived> class GradGenerator : public ScheduledGenerator<Deri
     void generate() {
         Var i("i");
         Expr v = x(i);
-        Expr grad = static_cast<Derived *>(this)->gradient(v, g(i));
+        Expr grad = static_cast<Derived *>(this)->gradient(v, g(i), i);
         Expr cancelled = select(abs_le(v, threshold), grad, 0.0f);
-        dx(i) = select(threshold > 0.0f, cancelled, grad);
+        // strict_float() as well as the target feature: a family built without the feature on CPUs
+        // (BITQUANT_CPU_RELAXED_FAMILIES) is strict all the same, but for what gradient() puts in a Func.
+        dx(i) = strict_float(select(threshold > 0.0f, cancelled, grad));
         const std::string autoscheduler = this->autoschedule;
         if (autoscheduler.empty()) {
             schedule_elementwise(dx, i, x.dim(0).extent(), {threshold > 0.0f}, this->schedule(), this->get_target());
@@ -168,13 +171,13 @@ template <typename Derived> class GradGenerator : public ScheduledGenerator<Deri
 // The straight-through estimator: the gradient passes unchanged.
 class Ste : public GradGenerator<Ste> {
   public:
-    Expr gradient(const Expr &, const Expr &gv) const { return gv; }
+    Expr gradient(const Expr &, const Expr &gv, const Var &) const { return gv; }
 };
 
 // ApproxSign backward, in the spec's order: a multiply-mask, so -0 and NaN appear as bitorch's do.
 class ApproxSign : public GradGenerator<ApproxSign> {
   public:
-    Expr gradient(const Expr &v, const Expr &gv) const {
+    Expr gradient(const Expr &v, const Expr &gv, const Var &) const {
         Expr a = abs(v);
         Expr slope = 2.0f - 2.0f * a;
         return (slope * indicator(abs_le(v, 1.0f))) * gv;
@@ -184,13 +187,13 @@ class ApproxSign : public GradGenerator<ApproxSign> {
 // SteHeaviside backward: g * [|x| <= 1], a multiply-mask.
 class SteHeaviside : public GradGenerator<SteHeaviside> {
   public:
-    Expr gradient(const Expr &v, const Expr &gv) const { return gv * indicator(abs_le(v, 1.0f)); }
+    Expr gradient(const Expr &v, const Expr &gv, const Var &) const { return gv * indicator(abs_le(v, 1.0f)); }
 };
 
 // SwishSign backward, p0 = beta.
 class SwishSign : public GradGenerator<SwishSign> {
   public:
-    Expr gradient(const Expr &v, const Expr &gv) const { return swish_grad_core(v, p0) * gv; }
+    Expr gradient(const Expr &v, const Expr &gv, const Var &i) const { return swish_grad_core(v, p0, i) * gv; }
 };
 
 // ABSMAX: the largest |x| as its bit pattern, max_i (bits(x_i) & 0x7fffffff). On non-negative floats the

@@ -46,26 +46,30 @@ Expr expm1_nonpositive_f64(const Expr &z) {
 
 } // namespace
 
-// 2^y for -65 <= y <= 0 (or NaN), to 1e-7 relative: 2^y = 2^k * 2^f with k = round(y), f in [-1/2, 1/2],
-// 2^f from a degree-6 minimax polynomial (relative error 1.9e-9, 9.6e-8 evaluated in float32), times 2^k.
-// Cheaper than Halide's exp, whose last-bit accuracy SwishSign's tolerance does not need.
-Expr exp2_small(const Expr &y) {
+Exp2Parts exp2_reduce(const Expr &y) {
     // Adding 1.5 * 2^23 + 127 rounds y + 127 to an integer (to even, as round() does) and leaves it in the
     // low mantissa bits: no round instruction (which LLVM splits into 256-bit halves on AVX-512) and no
     // conversion. Subtracting the constant again gives k exactly, and the shift moves k + 127 into the
-    // exponent field: 2^k as a float. A NaN y makes f, the polynomial and so the result NaN.
+    // exponent field: 2^k as a float. A NaN y makes f NaN.
     const float magic = 12583039.0f; // 1.5 * 2^23 + 127
     Expr shifted = y + magic;
     Expr k = shifted - magic;
-    Expr f = y - k;
+    return {y - k, reinterpret<float>(reinterpret<int32_t>(shifted) << 23)};
+}
+
+Expr exp2_poly(const Expr &f) {
     // Estrin's scheme: shorter dependency chains than Horner's (10% faster here).
     Expr f2 = f * f;
     Expr f4 = f2 * f2;
     Expr p01 = 1.0f + 0.693147182f * f;
     Expr p23 = 0.240226462f + 0.0555032864f * f;
     Expr p45 = 0.00961848907f + 0.00133999309f * f;
-    Expr poly = (p01 + f2 * p23) + f4 * (p45 + f2 * 0.000153458124f);
-    return poly * reinterpret<float>(reinterpret<int32_t>(shifted) << 23);
+    return (p01 + f2 * p23) + f4 * (p45 + f2 * 0.000153458124f);
+}
+
+Expr exp2_small(const Expr &y) {
+    Exp2Parts parts = exp2_reduce(y);
+    return exp2_poly(parts.f) * parts.scale;
 }
 
 Expr tanh_f32(const Expr &x) {
@@ -75,7 +79,7 @@ Expr tanh_f32(const Expr &x) {
     return reinterpret<float>(reinterpret<uint32_t>(t) | (reinterpret<uint32_t>(x) & u32(0x80000000u)));
 }
 
-Expr swish_grad_core(const Expr &x, const Expr &beta) {
+Expr swish_grad_core(const Expr &x, const Expr &beta, const Var &i) {
     // Largest float a with coshf(a) finite (glibc). Above it torch computes num / inf; with s = 0 there,
     // sigma = 1 and w = 0, so num * w is that signed zero, or NaN where num overflowed, as in bitorch.
     const float cosh_finite_max = 89.4159851f;
@@ -89,7 +93,15 @@ Expr swish_grad_core(const Expr &x, const Expr &beta) {
     Expr a_clamped = reinterpret<float>(min(reinterpret<int32_t>(a), reinterpret<int32_t>(Expr(87.0f))));
     // s = exp(-a/2). y = a * (-log2(e)/2) rounds with relative error 6e-8, which moves s by at most
     // 4e-6 relative at a = 87, where the result is below 1e-33.
-    Expr s = select(a > cosh_finite_max, 0.0f, exp2_small(a_clamped * -0.721347520f));
+    // On CPU targets this family is built without the strict_float target feature, and the generator wraps
+    // the whole gradient in strict_float() (GradGenerator): everything is strict but this polynomial,
+    // defined in a Func of its own so that the wrapping stops at its call. Its input f is always finite
+    // (a_clamped is), so LLVM's fast-math assumptions hold for it, and LLVM contracts it into FMA: 20%
+    // faster on AVX-512 in cache. Reassociated or fused, it stays well within the tolerance.
+    Exp2Parts parts = exp2_reduce(a_clamped * -0.721347520f);
+    Func poly("swish_exp2_poly");
+    poly(i) = exp2_poly(strict_float(parts.f));
+    Expr s = select(a > cosh_finite_max, 0.0f, poly(i) * parts.scale);
     Expr e = s * s; // exp(-a), or exp(-87) past 87
     Expr sigma = 1.0f / (1.0f + e);
     Expr two_sigma = sigma + sigma;

@@ -35,14 +35,24 @@ inline Expr clamp_keep_nan(const Expr &x, float lo, float hi) { return select(x 
 // Vectorizes; Halide's own float tanh is a scalar libm call per lane.
 Expr tanh_f32(const Expr &x);
 
-// 2^y for -65 <= y <= 0 (or NaN), to 1e-7 relative.
+// 2^y for -65 <= y <= 0 (or NaN), to 1e-7 relative: 2^y = 2^k * 2^f with k = round(y), f in [-1/2, 1/2],
+// 2^f from a degree-6 minimax polynomial (relative error 1.9e-9, 9.6e-8 evaluated in float32), times 2^k.
+// Cheaper than Halide's exp, whose last-bit accuracy SwishSign's tolerance does not need.
 Expr exp2_small(const Expr &y);
+
+// Its two halves: the reduction to f and 2^k, and the polynomial 2^f.
+struct Exp2Parts {
+    Expr f, scale;
+};
+Exp2Parts exp2_reduce(const Expr &y);
+Expr exp2_poly(const Expr &f);
 
 // SwishSign's backward core (dx = core * g), spec section 2, with one exp per element: with a = |beta x|,
 // e = exp(-a) and sigma = 1 / (1 + e), tanh(a/2) = 2 sigma - 1 and 1 / (1 + cosh a) = 2 sigma (1 - sigma)
 // = 2 sigma (e sigma), so core = num * 2 sigma (e sigma) with bitorch's num = beta (2 - a tanh(a/2)).
 // Where torch's cosh overflows (a > 89.41599) its result is num / inf, reproduced exactly, NaN included;
 // between 87 and there, a tiny value of bitorch's sign (exp(-a) is taken at 87, where it is still normal).
-Expr swish_grad_core(const Expr &x, const Expr &beta);
+// i is the output's Var: the exp2 polynomial gets a Func of its own over it (see the definition).
+Expr swish_grad_core(const Expr &x, const Expr &beta, const Halide::Var &i);
 
 } // namespace bitquant

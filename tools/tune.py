@@ -107,7 +107,7 @@ class Bench:
         if key not in self.built:
             name = f"bq_tune_{self.family}_{len(self.built)}"
             generate = [self.config["generator"], "-g", self.family, "-f", name, "-e", "object", "-o",
-                        self.workdir, "target=" + self.config["target." + self.variant]]
+                        self.workdir, "target=" + self.config[f"target.{self.variant}.{self.family}"]]
             generate += [f"{k}={v}" for k, v in values.items()]
             obj, lib = (os.path.join(self.workdir, name + ext) for ext in (".o", ".so"))
             run = subprocess.run(generate, capture_output=True, text=True)
@@ -187,7 +187,7 @@ def main():
     config = read_config(args.config)
     runnable = [v for v in args.runnable.split(",") if v]
     variant = args.variant or (runnable[-1] if runnable else None)
-    built = [key[len("target."):] for key in config if key.startswith("target.")]
+    built = sorted({key.split(".")[1] for key in config if key.startswith("target.")})
     if variant not in built:
         sys.exit(f"bitquant tune: variant {variant!r} is not built here (built: {', '.join(built)})")
     if variant not in runnable:
