@@ -287,8 +287,8 @@ static double sample(const call *c, int reps, const float *x, const float *g, fl
 }
 
 /* Inputs to time on: uniform in [-3, 3] (gradients in [-2, 2]), as `bitquant bench` times. Not the checks'
- * inputs: their wide-range values reach subnormal intermediates (SwishSign's exp(-|beta x|) past 87), which
- * cost a microcode assist per operation on Intel CPUs and would decide the timing by a rare case. */
+ * inputs: their subnormal and wide-range values reach subnormal intermediates, which cost a microcode assist
+ * per operation on Intel CPUs and would decide the timing by a rare case. */
 static void timing_inputs(float *x, float *g, size_t n) {
     test_rng r = test_rng_seed(n);
     for (size_t i = 0; i < n; i++) {
