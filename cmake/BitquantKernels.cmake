@@ -1,8 +1,11 @@
-# Compiles every kernel family of generators/kernels.def for every CPU variant and every GPU backend,
-# ahead of time, with the generator executable and the schedule parameters of schedules/<variant>.sched; emits each kernel's object, C header, Halide statement
+# Compiles every kernel of generators/kernels.def (each family at each of its type pairs) for every CPU
+# variant and every GPU backend, ahead of time, with the generator executable and the schedule parameters of
+# schedules/<variant>.sched; emits each kernel's object, C header, Halide statement
 # listing and, for CPU variants, assembly into the build tree (look there to check what vectorized), the
 # one Halide runtime (with the GPU backends' device APIs), and the registries that runtime/dispatch.c
-# (CPU variants) and runtime/gpu.c (GPU backends) include.
+# (CPU variants) and runtime/gpu.c (GPU backends) include: per variant, each kernel's _argv entry point
+# (the generic form Halide emits, args[] in the signature's order) at [family][input type][output type].
+# Sets BITQUANT_KERNELS_<variant> to the variant's kernels as "family:function" (for the tests).
 #
 #   bitquant_add_kernels(GENERATOR <target> VARIANTS <names...> BACKENDS <names...> OUT_DIR <dir>
 #                        OBJECTS_VAR <var> AUTOSCHEDULED_VAR <var>)
@@ -25,7 +28,7 @@ function(bitquant_read_families out_families out_signatures)
   set(families "")
   set(signatures "")
   foreach(line IN LISTS lines)
-    if(NOT line MATCHES "^BQ_FAMILY\\(([a-z0-9_]+), *(MAP|GRAD|ABSMAX|COUNT)\\)")
+    if(NOT line MATCHES "^BQ_FAMILY\\(([a-z0-9_]+), *([A-Z]+), *([A-Z0-9]+)\\)")
       message(FATAL_ERROR "kernels.def: cannot read '${line}'")
     endif()
     list(APPEND families "${CMAKE_MATCH_1}")
@@ -35,10 +38,65 @@ function(bitquant_read_families out_families out_signatures)
   set(${out_signatures} "${signatures}" PARENT_SCOPE)
 endfunction()
 
+# The typed kernels of the table: sets <prefix>_<family> to that family's kernels as "IN:OUT" type pairs,
+# and for each pair <prefix>_<family>_<IN>_<OUT>_name (the kernel's name without its variant, for example
+# bq_k_sign_f32_b1) and <prefix>_<family>_<IN>_<OUT>_args (the generator arguments that set its element
+# types: in_type and out_type, in kernels.def's spellings).
+function(bitquant_read_kernels prefix)
+  set(table "${PROJECT_SOURCE_DIR}/generators/kernels.def")
+  file(STRINGS "${table}" dtype_lines REGEX "^BQ_DTYPE\\(")
+  foreach(line IN LISTS dtype_lines)
+    if(NOT line MATCHES "^BQ_DTYPE\\(([A-Z0-9]+), *([a-z0-9]+),")
+      message(FATAL_ERROR "kernels.def: cannot read '${line}'")
+    endif()
+    set(spelling_${CMAKE_MATCH_1} "${CMAKE_MATCH_2}")
+  endforeach()
+  file(STRINGS "${table}" type_lines REGEX "^BQ_TYPES\\(")
+  foreach(line IN LISTS type_lines)
+    if(NOT line MATCHES "^BQ_TYPES\\(([A-Z0-9]+), *\"([A-Z0-9: ]+)\"\\)")
+      message(FATAL_ERROR "kernels.def: cannot read '${line}'")
+    endif()
+    string(REPLACE " " ";" pairs_${CMAKE_MATCH_1} "${CMAKE_MATCH_2}")
+    set(set_name ${CMAKE_MATCH_1})
+    set(one_type_${set_name} ON) # kernels named by one type: every pair of the set has IN == OUT
+    foreach(pair IN LISTS pairs_${set_name})
+      string(REPLACE ":" ";" io "${pair}")
+      list(GET io 0 in)
+      list(GET io 1 out)
+      if(NOT in STREQUAL out)
+        set(one_type_${set_name} OFF)
+      endif()
+    endforeach()
+  endforeach()
+  file(STRINGS "${table}" family_lines REGEX "^BQ_FAMILY\\(")
+  foreach(line IN LISTS family_lines)
+    string(REGEX MATCH "^BQ_FAMILY\\(([a-z0-9_]+), *([A-Z]+), *([A-Z0-9]+)\\)" matched "${line}")
+    set(family ${CMAKE_MATCH_1})
+    set(set ${CMAKE_MATCH_3})
+    if(NOT DEFINED pairs_${set})
+      message(FATAL_ERROR "kernels.def: '${line}' names an unknown type set")
+    endif()
+    set(${prefix}_${family} ${pairs_${set}} PARENT_SCOPE)
+    foreach(pair IN LISTS pairs_${set})
+      string(REPLACE ":" ";" io "${pair}")
+      list(GET io 0 in)
+      list(GET io 1 out)
+      set(name "bq_k_${family}_${spelling_${in}}")
+      if(NOT one_type_${set})
+        string(APPEND name "_${spelling_${out}}")
+      endif()
+      set(args "in_type=${spelling_${in}}" "out_type=${spelling_${out}}")
+      set(${prefix}_${family}_${in}_${out}_name "${name}" PARENT_SCOPE)
+      set(${prefix}_${family}_${in}_${out}_args "${args}" PARENT_SCOPE)
+    endforeach()
+  endforeach()
+endfunction()
+
 function(bitquant_add_kernels)
   cmake_parse_arguments(ARG "" "GENERATOR;OUT_DIR;OBJECTS_VAR;AUTOSCHEDULED_VAR" "VARIANTS;BACKENDS" ${ARGN})
   cmake_host_system_information(RESULT cores QUERY NUMBER_OF_LOGICAL_CORES)
   bitquant_read_families(families signatures)
+  bitquant_read_kernels(kernel)
   set(host_generators "")
   if(TARGET bitquant_host_generators)
     set(host_generators bitquant_host_generators)
@@ -63,33 +121,40 @@ function(bitquant_add_kernels)
     # A changed schedule file reconfigures; only the kernels whose arguments changed are generated again.
     bitquant_read_schedule(${variant} ${kind} "${families}" schedule)
     set(variant_includes "")
-    set(table "static const bq_kernel kernels_${variant}[BQ_FAMILY_COUNT] = {\n")
-    foreach(family signature IN ZIP_LISTS families signatures)
+    set(variant_kernels "")
+    set(table "static const bq_kernel_fn kernels_${variant}[BQ_FAMILY_COUNT][BQ_DTYPE_COUNT][BQ_DTYPE_COUNT] = {\n")
+    foreach(family IN LISTS families)
       bitquant_kernel_target(target_string ${variant} ${kind} ${family})
-      set(fn "bq_k_${family}_${variant}")
-      list(TRANSFORM suffixes PREPEND "${ARG_OUT_DIR}/${fn}" OUTPUT_VARIABLE outputs)
-      add_custom_command(
-        OUTPUT ${outputs}
-        COMMAND ${ARG_GENERATOR} -g ${family} -f ${fn} -e ${emit}
-                -o "${ARG_OUT_DIR}" target=${target_string} ${schedule_${family}}
-        DEPENDS ${ARG_GENERATOR} "$<TARGET_FILE:${ARG_GENERATOR}>" ${host_generators}
-        COMMENT "Generating ${fn} (${target_string})"
-        VERBATIM)
-      list(APPEND objects "${ARG_OUT_DIR}/${fn}.o")
-      string(APPEND variant_includes "#include \"${fn}.h\"\n")
-      string(TOLOWER "${signature}" member)
-      string(APPEND table "    [BQ_FAMILY_${family}] = {.${member} = ${fn}},\n")
+      foreach(pair IN LISTS kernel_${family})
+        string(REPLACE ":" ";" io "${pair}")
+        list(GET io 0 in)
+        list(GET io 1 out)
+        set(fn "${kernel_${family}_${in}_${out}_name}_${variant}")
+        list(TRANSFORM suffixes PREPEND "${ARG_OUT_DIR}/${fn}" OUTPUT_VARIABLE outputs)
+        add_custom_command(
+          OUTPUT ${outputs}
+          COMMAND ${ARG_GENERATOR} -g ${family} -f ${fn} -e ${emit}
+                  -o "${ARG_OUT_DIR}" target=${target_string} ${kernel_${family}_${in}_${out}_args} ${schedule_${family}}
+          DEPENDS ${ARG_GENERATOR} "$<TARGET_FILE:${ARG_GENERATOR}>" ${host_generators}
+          COMMENT "Generating ${fn} (${target_string})"
+          VERBATIM)
+        list(APPEND objects "${ARG_OUT_DIR}/${fn}.o")
+        list(APPEND variant_kernels "${family}:${fn}")
+        string(APPEND variant_includes "#include \"${fn}.h\"\n")
+        string(APPEND table "    [BQ_FAMILY_${family}][BQ_${in}][BQ_${out}] = ${fn}_argv,\n")
+      endforeach()
     endforeach()
+    set(BITQUANT_KERNELS_${variant} "${variant_kernels}" PARENT_SCOPE)
     string(APPEND table "};\n")
     if(variant IN_LIST ARG_BACKENDS)
       string(APPEND gpu_includes "${variant_includes}")
       string(APPEND gpu_tables "${table}")
       string(TOUPPER "${variant}" upper)
-      string(APPEND backend_rows "    {BQ_BACKEND_${upper}, kernels_${variant}, &bq_${variant}_device},\n")
+      string(APPEND backend_rows "    {BQ_BACKEND_${upper}, &kernels_${variant}, &bq_${variant}_device},\n")
     else()
       string(APPEND includes "${variant_includes}")
       string(APPEND tables "${table}")
-      string(APPEND variant_rows "    {\"${variant}\", kernels_${variant}},\n")
+      string(APPEND variant_rows "    {\"${variant}\", &kernels_${variant}},\n")
     endif()
   endforeach()
 
@@ -125,22 +190,20 @@ ${variant_rows}};
     foreach(scheduler IN LISTS BITQUANT_AUTOSCHEDULERS)
       string(TOLOWER "${scheduler}" lower)
       foreach(family IN LISTS BITQUANT_AUTOSCHEDULED_FAMILIES)
-        list(FIND families ${family} index)
-        list(GET signatures ${index} signature)
-        string(TOLOWER "${signature}" member)
         bitquant_kernel_target(target_string ${variant} cpu ${family})
-        set(fn "bq_k_${family}_${variant}_${lower}")
+        set(fn "${kernel_${family}_F32_F32_name}_${variant}_${lower}")
         add_custom_command(
           OUTPUT "${ARG_OUT_DIR}/${fn}.o" "${ARG_OUT_DIR}/${fn}.h" "${ARG_OUT_DIR}/${fn}.s" "${ARG_OUT_DIR}/${fn}.stmt"
           COMMAND ${ARG_GENERATOR} -p "$<TARGET_FILE:Halide::${scheduler}>" -g ${family} -f ${fn}
-                  -e object,c_header,assembly,stmt -o "${ARG_OUT_DIR}" target=${target_string} ${schedule_${family}}
+                  -e object,c_header,assembly,stmt -o "${ARG_OUT_DIR}" target=${target_string}
+                  ${kernel_${family}_F32_F32_args} ${schedule_${family}}
                   autoschedule=${scheduler} n_estimate=${BITQUANT_AUTOSCHEDULE_N} autoschedule_parallelism=${cores}
           DEPENDS ${ARG_GENERATOR} "$<TARGET_FILE:${ARG_GENERATOR}>" ${host_generators}
           COMMENT "Generating ${fn} (${scheduler}, ${target_string})"
           VERBATIM)
         list(APPEND auto_objects "${ARG_OUT_DIR}/${fn}.o")
         string(APPEND auto_includes "#include \"${fn}.h\"\n")
-        string(APPEND auto_rows "    {\"${variant}\", \"${family}\", \"${scheduler}\", {.${member} = ${fn}}},\n")
+        string(APPEND auto_rows "    {\"${variant}\", \"${family}\", \"${scheduler}\", ${fn}_argv},\n")
       endforeach()
     endforeach()
   endforeach()
@@ -148,7 +211,7 @@ ${variant_rows}};
 "/* Generated by cmake/BitquantKernels.cmake: do not edit. */
 ${auto_includes}
 static const bq_autoscheduled_kernel bq_autoscheduled[] = {
-${auto_rows}    {NULL, NULL, NULL, {NULL}}, /* the end */
+${auto_rows}    {NULL, NULL, NULL, NULL}, /* the end */
 };
 ")
   set(${ARG_AUTOSCHEDULED_VAR} "${auto_objects}" PARENT_SCOPE)

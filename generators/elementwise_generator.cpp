@@ -10,19 +10,51 @@ namespace {
 
 using namespace Halide;
 
-// MAP: y(i) = f(x(i); p0, p1). The derived class supplies quantize() and, optionally, the conditions on
-// p0/p1 worth a specialized loop.
-template <typename Derived> class MapGenerator : public ScheduledGenerator<Derived> {
+// The element types of a kernel's arrays, in_type and out_type (kernels.def's spellings), which the build
+// passes per type pair; configure() gives the buffers their storage types (storage_type) and dimensions.
+template <typename Derived> class TypedGenerator : public ScheduledGenerator<Derived> {
   public:
-    GeneratorInput<Buffer<float, 1>> x{"x"};
+    GeneratorParam<std::string> in_type{"in_type", "f32"};
+    GeneratorParam<std::string> out_type{"out_type", "f32"};
+
+  protected:
+    Element in() const { return element_named(in_type); }
+    Element out() const { return element_named(out_type); }
+    Type in_storage() const { return storage_type(in()); }
+    Type out_storage() const { return storage_type(out()); }
+    // Arrays are columns x rows where the output is bit-packed, else 1-D.
+    int dimensions() const { return out() == Element::B1 ? 2 : 1; }
+    Expr widen_in(const Expr &stored) const { return widen(stored, in(), this->get_target()); }
+    Expr narrow_out(const Expr &v) const { return narrow(v, out(), this->get_target()); }
+};
+
+// MAP: y(i) = f(x(i); p0, p1). The derived class supplies quantize() and, optionally, the conditions on
+// p0/p1 worth a specialized loop. x and y are of the types the build gives (x.type, y.type: kernels.def's
+// type pairs): x is widened exactly to float32, quantize() runs in float32, and its result is rounded once to
+// y's type. A b1 y is the bit-packed output (BIT, uint32 words): both buffers are then 2-D, columns x rows, and word
+// w of row r holds, LSB first, whether the outputs of columns 32 w .. 32 w + 31 are -1 (padding bits 0).
+template <typename Derived> class MapGenerator : public TypedGenerator<Derived> {
+  public:
+    GeneratorInput<Buffer<void>> x{"x"};
     GeneratorInput<float> p0{"p0"};
     GeneratorInput<float> p1{"p1"};
-    GeneratorOutput<Buffer<float, 1>> y{"y"};
+    GeneratorOutput<Buffer<void>> y{"y"};
+
+    void configure() {
+        x.set_type(this->in_storage());
+        x.set_dimensions(this->dimensions());
+        y.set_type(this->out_storage());
+        y.set_dimensions(this->dimensions());
+    }
 
     void generate() {
-        Var i("i");
         auto *self = static_cast<Derived *>(this);
-        y(i) = self->quantize(x(i));
+        if (this->out() == Element::B1) {
+            generate_packed(self);
+            return;
+        }
+        Var i("i");
+        y(i) = this->narrow_out(self->quantize(this->widen_in(x(i))));
         const std::string autoscheduler = this->autoschedule;
         if (autoscheduler.empty()) {
             schedule_elementwise(y, i, x.dim(0).extent(), self->specializations(), this->schedule(),
@@ -38,6 +70,28 @@ template <typename Derived> class MapGenerator : public ScheduledGenerator<Deriv
     }
 
     std::vector<Expr> specializations() const { return {}; }
+    // Whether quantize(v) is -1: the bit of the packed output.
+    Expr negative(const Expr &v) const { return static_cast<const Derived *>(this)->quantize(v) < 0.0f; }
+
+  private:
+    // bits(b, w, r): bit b of the word, 1 << b where the output of column 32 w + b is -1 (false past the end
+    // of the row: the clamp keeps the read in bounds, and loop partitioning keeps both out of the steady
+    // state). word(w, r) sums them (the bits are disjoint, so the sum is their OR), which a vectorized
+    // reduction over the 32 bits computes: one compare per vector of x, then a horizontal add.
+    void generate_packed(Derived *self) {
+        Var b("b"), w("w"), r("r");
+        Expr cols = x.dim(0).extent();
+        Expr c = w * 32 + b;
+        Expr v = this->widen_in(x(clamp(likely(c), 0, cols - 1), r));
+        Func bits("bits"), word("word");
+        bits(b, w, r) = select(likely(c < cols) && self->negative(v), u32(1) << cast<uint32_t>(b), u32(0));
+        RDom rb(0, 32, "rb");
+        word(w, r) = u32(0);
+        word(w, r) += bits(rb, w, r);
+        y(w, r) = word(w, r);
+        schedule_packed({y, word, bits, w, r, b, rb}, (cols + 31) / 32, x.dim(1).extent(), self->specializations(),
+                        this->schedule(), this->get_target());
+    }
 };
 
 class Copy : public MapGenerator<Copy> {
@@ -48,12 +102,14 @@ class Copy : public MapGenerator<Copy> {
 class Sign : public MapGenerator<Sign> {
   public:
     Expr quantize(const Expr &v) const { return sign_pm1(v); }
+    Expr negative(const Expr &v) const { return v < 0.0f; }
 };
 
 // SteHeaviside forward: 0, -0 and NaN give -1 (spec section 2).
 class Heaviside : public MapGenerator<Heaviside> {
   public:
     Expr quantize(const Expr &v) const { return select(v > 0.0f, 1.0f, -1.0f); }
+    Expr negative(const Expr &v) const { return !(v > 0.0f); }
 };
 
 // InputDoReFa forward, p0 = L = 2^bits - 1: round_half_even(clamp(x, 0, 1) * L) / L.
@@ -108,24 +164,31 @@ class Progressive : public MapGenerator<Progressive> {
 // by bisection, runtime/weightdorefa.c), and the output is that level, 2 (q / L) - 1, as the spec writes it.
 // Counting up to 15 thresholds replaces a double-precision tanh per element. x is never NaN here: a NaN
 // anywhere makes M NaN, and the runtime then runs the weightdorefa kernel instead.
-class WeightDoReFaCount : public ScheduledGenerator<WeightDoReFaCount> {
+class WeightDoReFaCount : public TypedGenerator<WeightDoReFaCount> {
   public:
     static constexpr int max_thresholds = 15; // 4 bits
-    GeneratorInput<Buffer<float, 1>> x{"x"};
+    GeneratorInput<Buffer<void>> x{"x"};
     GeneratorInput<Buffer<float, 1>> thresholds{"thresholds"};
     GeneratorInput<int32_t> levels{"levels"}; // L = 2^bits - 1, at most max_thresholds
-    GeneratorOutput<Buffer<float, 1>> y{"y"};
+    GeneratorOutput<Buffer<void>> y{"y"};
+
+    void configure() {
+        x.set_type(in_storage());
+        x.set_dimensions(1);
+        y.set_type(out_storage());
+        y.set_dimensions(1);
+    }
 
     void generate() {
         Var i("i");
-        Expr v = x(i);
+        Expr v = widen_in(x(i));
         Expr count = 0.0f;
         for (int j = 0; j < max_thresholds; j++) {
             // !(v < t) is v >= t for non-NaN v; thresholds past L count nothing.
             count += select(j < levels && !(v < thresholds(j)), 1.0f, 0.0f);
         }
         Expr fl = cast<float>(levels);
-        y(i) = 2.0f * (count / fl) - 1.0f;
+        y(i) = narrow_out(2.0f * (count / fl) - 1.0f);
         thresholds.dim(0).set_min(0).set_extent(max_thresholds);
         std::vector<Expr> specializations;
         for (int l : {1, 3, 7, 15})
@@ -136,23 +199,33 @@ class WeightDoReFaCount : public ScheduledGenerator<WeightDoReFaCount> {
 
 // GRAD: dx(i) = f(x(i), g(i); p0), then QActivation's gradient cancellation iff threshold > 0, as a
 // select: +0.0 wherever |x| > threshold or x is NaN, whatever g is (spec section 3). The derived class
-// supplies gradient(x(i), g(i), i).
-template <typename Derived> class GradGenerator : public ScheduledGenerator<Derived> {
+// supplies gradient(x(i), g(i), i). x, g and dx are of one type (in_type = out_type): x and g are widened
+// exactly to float32 and the result is rounded once to dx's type.
+template <typename Derived> class GradGenerator : public TypedGenerator<Derived> {
   public:
-    GeneratorInput<Buffer<float, 1>> x{"x"};
-    GeneratorInput<Buffer<float, 1>> g{"g"};
+    GeneratorInput<Buffer<void>> x{"x"};
+    GeneratorInput<Buffer<void>> g{"g"};
     GeneratorInput<float> p0{"p0"};
     GeneratorInput<float> threshold{"threshold"};
-    GeneratorOutput<Buffer<float, 1>> dx{"dx"};
+    GeneratorOutput<Buffer<void>> dx{"dx"};
+
+    void configure() {
+        for (auto *buffer : {&x, &g}) {
+            buffer->set_type(this->in_storage());
+            buffer->set_dimensions(1);
+        }
+        dx.set_type(this->out_storage());
+        dx.set_dimensions(1);
+    }
 
     void generate() {
         Var i("i");
-        Expr v = x(i);
-        Expr grad = static_cast<Derived *>(this)->gradient(v, g(i), i);
+        Expr v = this->widen_in(x(i));
+        Expr grad = static_cast<Derived *>(this)->gradient(v, this->widen_in(g(i)), i);
         Expr cancelled = select(abs_le(v, threshold), grad, 0.0f);
         // strict_float() as well as the target feature: a family built without the feature on CPUs
         // (BITQUANT_CPU_RELAXED_FAMILIES) is strict all the same, but for what gradient() puts in a Func.
-        dx(i) = strict_float(select(threshold > 0.0f, cancelled, grad));
+        dx(i) = this->narrow_out(strict_float(select(threshold > 0.0f, cancelled, grad)));
         const std::string autoscheduler = this->autoschedule;
         if (autoscheduler.empty()) {
             schedule_elementwise(dx, i, x.dim(0).extent(), {threshold > 0.0f}, this->schedule(), this->get_target());
@@ -199,10 +272,15 @@ class SwishSign : public GradGenerator<SwishSign> {
 // ABSMAX: the largest |x| as its bit pattern, max_i (bits(x_i) & 0x7fffffff). On non-negative floats the
 // integer order is the float order and every NaN sorts above +inf, so the maximum propagates NaN exactly
 // as torch.max does, with plain integer max.
-class AbsMax : public ScheduledGenerator<AbsMax> {
+class AbsMax : public TypedGenerator<AbsMax> {
   public:
-    GeneratorInput<Buffer<float, 1>> x{"x"};
+    GeneratorInput<Buffer<void>> x{"x"}; // of any float type (in_type), widened to float32
     GeneratorOutput<Buffer<uint32_t, 0>> bits{"bits"};
+
+    void configure() {
+        x.set_type(in_storage());
+        x.set_dimensions(1);
+    }
 
     void generate() {
         const Target target = get_target();
@@ -214,7 +292,7 @@ class AbsMax : public ScheduledGenerator<AbsMax> {
         Func clamped = BoundaryConditions::repeat_edge(x);
         Func magnitude("magnitude");
         Var i("i");
-        magnitude(i) = reinterpret<uint32_t>(clamped(i)) & u32(0x7fffffffu);
+        magnitude(i) = reinterpret<uint32_t>(widen_in(clamped(i))) & u32(0x7fffffffu);
 
         // Blocks of `lanes` elements (the last one padded by repetition), cut into parallel chunks; a
         // chunk past the last block re-reads that block, which keeps every load dense.

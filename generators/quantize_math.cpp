@@ -46,6 +46,100 @@ Expr expm1_nonpositive_f64(const Expr &z) {
 
 } // namespace
 
+Element element_named(const std::string &spelling) {
+    static const std::pair<const char *, Element> names[] = {
+        {"f32", Element::F32}, {"f16", Element::F16}, {"bf16", Element::BF16}, {"i8", Element::I8}, {"b1", Element::B1}};
+    for (const auto &n : names) {
+        if (spelling == n.first) return n.second;
+    }
+    throw CompileError("unknown element type '" + spelling + "' (known: f32, f16, bf16, i8, b1)");
+}
+
+Type storage_type(Element e) {
+    switch (e) {
+    case Element::F32:
+        return Float(32);
+    case Element::F16:
+    case Element::BF16:
+        return UInt(16);
+    case Element::I8:
+        return Int(8);
+    case Element::B1:
+        break;
+    }
+    return UInt(32);
+}
+
+bool native_f16(const Target &target) {
+    return !target.has_gpu_feature() && (target.arch == Target::ARM || target.has_feature(Target::F16C));
+}
+
+namespace {
+
+// binary16 bits to float32. Normal numbers move their exponent from bias 15 to 127 and their fraction up 13
+// bits; infinities and NaNs keep their fraction (a NaN stays a NaN); subnormals m 2^-24 are computed in
+// float, exactly (m < 2^10).
+Expr f16_bits_to_float(const Expr &h) {
+    Expr u = cast<uint32_t>(h);
+    Expr sign = (u & u32(0x8000)) << 16;
+    Expr exponent = (u >> 10) & u32(0x1f), fraction = u & u32(0x3ff);
+    Expr normal = sign | ((exponent + u32(112)) << 23) | (fraction << 13);
+    Expr special = sign | u32(0x7f800000) | (fraction << 13);
+    Expr subnormal = sign | reinterpret<uint32_t>(cast<float>(fraction) * 5.9604644775390625e-8f);
+    return reinterpret<float>(select(exponent == 0, subnormal, select(exponent == 31, special, normal)));
+}
+
+// float32 to binary16 bits, to nearest even. Below 2^-14 (subnormal halves): adding 0.5 puts |v|'s bits of
+// weight 2^-24 and up in the low fraction bits of the sum, which the addition rounds to nearest even; then
+// the sum's bits less 0.5's are the half's. Normal: the exponent rebiased and 13 fraction bits dropped,
+// rounding to nearest even by adding 0xfff plus the last kept bit. From 65520 up, infinity; NaN, a quiet NaN.
+Expr float_to_f16_bits(const Expr &v) {
+    Expr u = reinterpret<uint32_t>(v);
+    Expr sign = (u >> 16) & u32(0x8000);
+    Expr a = u & u32(0x7fffffff);
+    Expr small = reinterpret<uint32_t>(reinterpret<float>(a) + 0.5f) - u32(0x3f000000);
+    Expr normal = (a + u32(0xc8000fff) + ((a >> 13) & u32(1))) >> 13;
+    Expr magnitude = select(a > u32(0x7f800000), u32(0x7e00) | ((a >> 13) & u32(0x3ff)),
+                            select(a >= u32(0x477ff000), u32(0x7c00), select(a < u32(0x38800000), small, normal)));
+    return cast<uint16_t>(sign | magnitude);
+}
+
+// float32 to bfloat16 bits, to nearest even: add 0x7fff plus the last kept bit, keep the upper half (a carry
+// into the exponent gives the next binade, or infinity); NaN, a quiet NaN.
+Expr float_to_bf16_bits(const Expr &v) {
+    Expr u = reinterpret<uint32_t>(v);
+    Expr rounded = (u + u32(0x7fff) + ((u >> 16) & u32(1))) >> 16;
+    return cast<uint16_t>(select((u & u32(0x7fffffff)) > u32(0x7f800000), (u >> 16) | u32(0x40), rounded));
+}
+
+} // namespace
+
+Expr widen(const Expr &stored, Element e, const Target &target) {
+    switch (e) {
+    case Element::F32:
+        return stored;
+    case Element::BF16:
+        return reinterpret<float>(cast<uint32_t>(stored) << 16);
+    case Element::F16:
+        return native_f16(target) ? cast<float>(reinterpret(Float(16), stored)) : f16_bits_to_float(stored);
+    default:
+        return cast<float>(stored);
+    }
+}
+
+Expr narrow(const Expr &v, Element e, const Target &target) {
+    switch (e) {
+    case Element::F32:
+        return v;
+    case Element::BF16:
+        return float_to_bf16_bits(v);
+    case Element::F16:
+        return native_f16(target) ? reinterpret<uint16_t>(cast(Float(16), v)) : float_to_f16_bits(v);
+    default:
+        return cast(storage_type(e), v);
+    }
+}
+
 Exp2Parts exp2_reduce(const Expr &y) {
     // Adding 1.5 * 2^23 + 127 rounds y + 127 to an integer (to even, as round() does) and leaves it in the
     // low mantissa bits: no round instruction (which LLVM splits into 256-bit halves on AVX-512) and no

@@ -5,12 +5,38 @@
 
 #include "Halide.h"
 
+#include <string>
+
 namespace bitquant {
 
 using Halide::Expr;
 
 // A uint32 constant (Halide's Expr constructors cannot take one unambiguously).
 inline Expr u32(uint32_t v) { return Halide::Internal::make_const(Halide::UInt(32), v); }
+
+// The element types of kernels.def's BQ_DTYPE rows, by their spellings in kernel names (f32, f16, bf16, i8,
+// b1), as the build passes them (the generators' in_type and out_type).
+enum class Element { F32, F16, BF16, I8, B1 };
+Element element_named(const std::string &spelling);
+
+// How an element is stored in a kernel's buffer: float16 and bfloat16 as uint16 bits (as the C API holds
+// them), int8 as int8, and b1 as uint32 words of 32 packed signs.
+Halide::Type storage_type(Element e);
+
+// Whether float16 converts in hardware on the target: F16C on x86 (vcvtph2ps, vcvtps2ph; AVX-512 at full
+// width), fcvtl and fcvtn on AArch64. Elsewhere widen() and narrow() convert with integer operations: on
+// SSE4.1 Halide 21's emulation turns NaNs with low payload bits into infinities, its CUDA back end fails on
+// bfloat16 and its OpenCL one needs cl_khr_fp16. bfloat16 always converts with integer operations: no CPU
+// target here has instructions for it.
+bool native_f16(const Halide::Target &target);
+
+// A stored element widened to float32: exact for float16 and bfloat16, whose values are all float32 values.
+Expr widen(const Expr &stored, Element e, const Halide::Target &target);
+
+// A float32 result v as element e in its storage type: for float16 and bfloat16 rounded once, to nearest even
+// (NaN stays NaN, signs of zero are kept, overflow gives infinity); for int8, the -1 and +1 outputs of the
+// sign-valued quantizers, which are exact.
+Expr narrow(const Expr &v, Element e, const Halide::Target &target);
 
 // sign_pm1: -1 if x < 0, else +1, so +0, -0 and NaN give +1 (spec section 1).
 inline Expr sign_pm1(const Expr &x) { return select(x < 0.0f, -1.0f, 1.0f); }

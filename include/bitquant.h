@@ -37,6 +37,28 @@ typedef struct bq_params {
 
 typedef struct bq_quantizer bq_quantizer;
 
+/* Element types of the typed entry points (bq_forward_typed and the rest).
+ *   BQ_F32   IEEE binary32.
+ *   BQ_F16   IEEE binary16, in a uint16_t's bits.
+ *   BQ_BF16  bfloat16: the upper 16 bits of a binary32, in a uint16_t.
+ *   BQ_I8    int8_t: -1 or +1, the outputs of the sign-valued quantizers (below).
+ *   BQ_BIT   bit-packed signs, in Larq Compute Engine's layout: each row of cols elements is packed into
+ *            ceil(cols / 32) uint32_t words (native byte order); element c of a row is bit c % 32 (LSB first) of
+ *            the row's word c / 32; a bit is 1 if and only if the output is -1; the padding bits of a row's
+ *            last word are 0.
+ * Numerics: an F16 or BF16 input is widened exactly to float32, the quantization is computed exactly as the
+ * float32 kernels compute it, and the result is rounded once to the output type, to nearest even (a NaN
+ * stays a NaN, the sign of a zero is kept, a value beyond the type's range becomes an infinity). So for every
+ * input, typed(x) == round_to_type(bq_forward(widen(x))) bit for bit (any NaN matching any NaN), and the same
+ * for the backward pass. This is stricter than torch's half-precision autograd, which rounds after every
+ * operation: on the same half-precision inputs the two can differ in the last bit of a result that takes
+ * several operations (approxsign's and swishsign's gradients, inputdorefa's and progressive_sign's
+ * divisions); sign-valued outputs and straight-through gradients never differ.
+ * I8 and BIT are outputs of the quantizers whose every output is -1 or +1: sign, approxsign, steheaviside,
+ * swishsign, and progressive_sign with training = 0. NaN, -0 and 0 follow each quantizer's float32 rule
+ * (sign(-0) = +1 gives bit 0; steheaviside(0) = -1 gives bit 1). */
+typedef enum { BQ_F32 = 0, BQ_F16 = 1, BQ_BF16 = 2, BQ_I8 = 3, BQ_BIT = 4 } bq_dtype;
+
 /* The contract (DESIGN.md): these signatures never change. */
 void bq_params_init(bq_params *p); /* bitorch's defaults */
 bq_status bq_create(const char *name, const bq_params *p /* NULL = defaults */, bq_quantizer **out);
@@ -44,6 +66,19 @@ void bq_destroy(bq_quantizer *q); /* NULL is a no-op */
 bq_status bq_forward(const bq_quantizer *q, const float *x, float *y, size_t n);
 bq_status bq_backward(const bq_quantizer *q, const float *x, const float *grad_y, float *grad_x, size_t n);
 const char *bq_last_error(void); /* this thread's last message; "" if none; never NULL */
+
+/* y = forward(x) over rows x cols elements, row-major and contiguous (a flat tensor: rows = 1).
+ * x_type: BQ_F32, BQ_F16 or BQ_BF16; y_type: any bq_dtype the quantizer has (see bq_dtype). Rows matter only
+ * for BIT, whose rows are packed separately. Any rows and cols, 0 included, and totals past 2^31 elements;
+ * any alignment; in place (y == x) where x and y have one element size. BQ_E_UNSUPPORTED with a message for a
+ * type the quantizer does not have; BQ_E_INVALID for an unknown type, NULL with a non-zero size, rows * cols
+ * overflowing size_t, or y == x with different element sizes; y is untouched then. */
+bq_status bq_forward_typed(const bq_quantizer *q, bq_dtype x_type, const void *x, bq_dtype y_type, void *y,
+                           size_t rows, size_t cols);
+/* grad_x = backward(x, grad_y); x, grad_y and grad_x all of one float type (F32, F16 or BF16). In place as
+ * bq_backward (grad_x == grad_y or grad_x == x). */
+bq_status bq_backward_typed(const bq_quantizer *q, bq_dtype type, const void *x, const void *grad_y, void *grad_x,
+                            size_t n);
 
 /* Introspection. Quantizers are numbered 0 .. bq_quantizer_count()-1 in the kernel table's order. */
 typedef struct bq_quantizer_info {
@@ -113,6 +148,25 @@ bq_status bq_cuda_backward(const bq_quantizer *q, const float *x, const float *g
 bq_status bq_opencl_forward(const bq_quantizer *q, void *context, void *queue, void *x, void *y, size_t n);
 bq_status bq_opencl_backward(const bq_quantizer *q, void *context, void *queue, void *x, void *grad_y, void *grad_x,
                              size_t n);
+
+/* The typed calls on GPUs, as bq_forward_typed and bq_backward_typed (the same types, shapes and rules), on
+ * host memory (copied in and out, either backend) and on device memory (CUDA pointers on a stream; OpenCL
+ * cl_mem buffers on a queue), as the float32 entry points above. On device memory a call over more than one
+ * chunk (2^28 elements; BITQUANT_MAX_CHUNK) with BIT output and cols not a multiple of 32 slices rows at
+ * offsets that OpenCL sub-buffers may refuse (CL_DEVICE_MEM_BASE_ADDR_ALIGN): the call then fails with
+ * BQ_E_RUNTIME. */
+bq_status bq_device_forward_typed_host(const bq_quantizer *q, bq_backend backend, bq_dtype x_type, const void *x,
+                                       bq_dtype y_type, void *y, size_t rows, size_t cols);
+bq_status bq_device_backward_typed_host(const bq_quantizer *q, bq_backend backend, bq_dtype type, const void *x,
+                                        const void *grad_y, void *grad_x, size_t n);
+bq_status bq_cuda_forward_typed(const bq_quantizer *q, bq_dtype x_type, const void *x, bq_dtype y_type, void *y,
+                                size_t rows, size_t cols, void *stream);
+bq_status bq_cuda_backward_typed(const bq_quantizer *q, bq_dtype type, const void *x, const void *grad_y, void *grad_x,
+                                 size_t n, void *stream);
+bq_status bq_opencl_forward_typed(const bq_quantizer *q, void *context, void *queue, bq_dtype x_type, void *x,
+                                  bq_dtype y_type, void *y, size_t rows, size_t cols);
+bq_status bq_opencl_backward_typed(const bq_quantizer *q, void *context, void *queue, bq_dtype type, void *x,
+                                   void *grad_y, void *grad_x, size_t n);
 
 #ifdef __cplusplus
 }

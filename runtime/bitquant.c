@@ -4,6 +4,7 @@
 
 #include <HalideRuntime.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,43 +62,133 @@ bq_status bq_create(const char *name, const bq_params *p, bq_quantizer **out) {
 
 void bq_destroy(bq_quantizer *q) { free(q); }
 
-static bq_status forward_locked(const bq_quantizer *q, const float *x, float *y, size_t n) {
-    if (q->entry->mapping == BQ_MAP_LEVELS_MAX) {
-        float absmax, thresholds[BQ_COUNT_THRESHOLDS], levels = q->scalars.forward_p0;
-        bq_status status = bq_run_absmax(q->kernels[BQ_FAMILY_absmax].absmax, x, n, &absmax);
-        if (status != BQ_OK) return status;
-        if (bq_weightdorefa_count_plan(absmax, levels, n, thresholds)) {
-            return bq_run_count(q->kernels[BQ_FAMILY_weightdorefa_count].count, x, thresholds, (int)levels, y, n);
+static int is_float(bq_dtype t) { return t == BQ_F32 || t == BQ_F16 || t == BQ_BF16; }
+
+static const char *type_name(bq_dtype t) {
+    static const char *const names[BQ_DTYPE_COUNT] = {"BQ_F32", "BQ_F16", "BQ_BF16", "BQ_I8", "BQ_BIT"};
+    return names[t];
+}
+
+/* The family that computes q's forward into out_type, or BQ_FAMILY_COUNT after setting the message. */
+static bq_family forward_family(const char *fn, const bq_quantizer *q, bq_dtype x_type, bq_dtype y_type) {
+    bq_family family = q->entry->forward;
+    /* ProgressiveSign in eval mode is sign exactly: its I8 and BIT outputs are sign's. */
+    if (!is_float(y_type) && q->entry->mapping == BQ_MAP_PROGRESSIVE) {
+        if (q->scalars.forward_p1 != 0.0f) {
+            bq_fail(BQ_E_UNSUPPORTED, "%s: progressive_sign with training = 1 has outputs other than -1 and +1, so no %s "
+                    "output (set training = 0 for sign's)", fn, type_name(y_type));
+            return BQ_FAMILY_COUNT;
         }
-        status = bq_weightdorefa_run_estimate(q->kernels[BQ_FAMILY_weightdorefa_estimate].map, x, absmax, levels, y, n);
-        if (status != BQ_E_UNSUPPORTED) return status;
-        return bq_run_map(q->kernels[BQ_FAMILY_weightdorefa].map, x, levels, absmax, y, n);
+        family = BQ_FAMILY_sign;
     }
-    return bq_run_map(q->kernels[q->entry->forward].map, x, q->scalars.forward_p0, q->scalars.forward_p1, y, n);
+    if ((*q->kernels)[family][x_type][y_type] == NULL) {
+        bq_fail(BQ_E_UNSUPPORTED, "%s: %s has no %s output%s", fn, q->entry->name, type_name(y_type),
+                is_float(y_type) ? "" : " (only the quantizers whose outputs are -1 and +1 have)");
+        return BQ_FAMILY_COUNT;
+    }
+    return family;
+}
+
+bq_status bq_check_forward(const char *fn, const bq_quantizer *q, bq_dtype x_type, const void *x, bq_dtype y_type,
+                           const void *y, size_t rows, size_t cols, bq_family *family) {
+    if (q == NULL) return bq_fail(BQ_E_INVALID, "%s: quantizer is NULL", fn);
+    if ((unsigned)x_type >= BQ_DTYPE_COUNT) return bq_fail(BQ_E_INVALID, "%s: x_type %d is not a bq_dtype", fn, (int)x_type);
+    if ((unsigned)y_type >= BQ_DTYPE_COUNT) return bq_fail(BQ_E_INVALID, "%s: y_type %d is not a bq_dtype", fn, (int)y_type);
+    if (!is_float(x_type)) {
+        return bq_fail(BQ_E_UNSUPPORTED, "%s: x_type %s is not an input type (BQ_F32, BQ_F16 or BQ_BF16)", fn,
+                       type_name(x_type));
+    }
+    *family = forward_family(fn, q, x_type, y_type);
+    if (*family == BQ_FAMILY_COUNT) return BQ_E_UNSUPPORTED;
+    if (cols != 0 && rows > SIZE_MAX / cols) {
+        return bq_fail(BQ_E_INVALID, "%s: rows * cols = %zu * %zu overflows size_t", fn, rows, cols);
+    }
+    size_t n = rows * cols;
+    if (n == 0) return BQ_OK;
+    if (x == NULL) return bq_fail(BQ_E_INVALID, "%s: x is NULL with %zu elements", fn, n);
+    if (y == NULL) return bq_fail(BQ_E_INVALID, "%s: y is NULL with %zu elements", fn, n);
+    const bq_dtype_info *xt = &bq_dtypes[x_type], *yt = &bq_dtypes[y_type];
+    if (x == y && (xt->unit_bytes != yt->unit_bytes || xt->unit_elements != yt->unit_elements)) {
+        return bq_fail(BQ_E_INVALID, "%s: y == x, but %s and %s elements differ in size (in place needs one size)", fn,
+                       type_name(x_type), type_name(y_type));
+    }
+    return BQ_OK;
+}
+
+bq_status bq_check_backward(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, const void *grad_y,
+                            const void *grad_x, size_t n) {
+    if (q == NULL) return bq_fail(BQ_E_INVALID, "%s: quantizer is NULL", fn);
+    if ((unsigned)type >= BQ_DTYPE_COUNT) return bq_fail(BQ_E_INVALID, "%s: type %d is not a bq_dtype", fn, (int)type);
+    if (!is_float(type)) {
+        return bq_fail(BQ_E_UNSUPPORTED, "%s: gradients are BQ_F32, BQ_F16 or BQ_BF16, not %s", fn, type_name(type));
+    }
+    if (n == 0) return BQ_OK;
+    if (x == NULL) return bq_fail(BQ_E_INVALID, "%s: x is NULL with n = %zu", fn, n);
+    if (grad_y == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_y is NULL with n = %zu", fn, n);
+    if (grad_x == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_x is NULL with n = %zu", fn, n);
+    return BQ_OK;
+}
+
+bq_status bq_run_forward(const bq_place *place, const bq_quantizer *q, bq_family family, bq_dtype x_type, bq_value x,
+                         bq_dtype y_type, bq_value y, size_t rows, size_t cols) {
+    const bq_scalars *sc = &q->scalars;
+    if (family == BQ_FAMILY_weightdorefa) {
+        return bq_weightdorefa_forward(place, sc->forward_p0, x_type, x, y_type, y, rows * cols);
+    }
+    const bq_value values[BQ_MAX_ARGS] = {x, {.f = sc->forward_p0}, {.f = sc->forward_p1}, y};
+    return bq_execute(place, family, x_type, y_type, values, rows, cols);
+}
+
+bq_status bq_run_backward(const bq_place *place, const bq_quantizer *q, bq_dtype type, bq_value x, bq_value g,
+                          bq_value dx, size_t n) {
+    const bq_value values[BQ_MAX_ARGS] = {x, g, {.f = q->scalars.backward_p0}, {.f = q->scalars.threshold}, dx};
+    return bq_execute(place, q->entry->backward, type, type, values, 1, n);
+}
+
+static bq_place cpu_place(const bq_quantizer *q) {
+    return (bq_place){q->kernels, NULL, NULL, NULL, bq_max_chunk()};
+}
+
+static bq_status forward(const char *fn, const bq_quantizer *q, bq_dtype x_type, const void *x, bq_dtype y_type, void *y,
+                         size_t rows, size_t cols) {
+    bq_family family;
+    bq_status status = bq_check_forward(fn, q, x_type, x, y_type, y, rows, cols, &family);
+    if (status != BQ_OK || rows * cols == 0) return status;
+    bq_place place = cpu_place(q);
+    pthread_rwlock_rdlock(&pool_lock);
+    status = bq_run_forward(&place, q, family, x_type, (bq_value){.host = x}, y_type, (bq_value){.host = y}, rows, cols);
+    pthread_rwlock_unlock(&pool_lock);
+    return status;
+}
+
+static bq_status backward(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, const void *grad_y,
+                          void *grad_x, size_t n) {
+    bq_status status = bq_check_backward(fn, q, type, x, grad_y, grad_x, n);
+    if (status != BQ_OK || n == 0) return status;
+    bq_place place = cpu_place(q);
+    pthread_rwlock_rdlock(&pool_lock);
+    status = bq_run_backward(&place, q, type, (bq_value){.host = x}, (bq_value){.host = grad_y},
+                             (bq_value){.host = grad_x}, n);
+    pthread_rwlock_unlock(&pool_lock);
+    return status;
 }
 
 bq_status bq_forward(const bq_quantizer *q, const float *x, float *y, size_t n) {
-    if (q == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: quantizer is NULL");
-    if (n == 0) return BQ_OK;
-    if (x == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: x is NULL with n = %zu", n);
-    if (y == NULL) return bq_fail(BQ_E_INVALID, "bq_forward: y is NULL with n = %zu", n);
-    pthread_rwlock_rdlock(&pool_lock);
-    bq_status status = forward_locked(q, x, y, n);
-    pthread_rwlock_unlock(&pool_lock);
-    return status;
+    return forward("bq_forward", q, BQ_F32, x, BQ_F32, y, 1, n);
 }
 
 bq_status bq_backward(const bq_quantizer *q, const float *x, const float *grad_y, float *grad_x, size_t n) {
-    if (q == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: quantizer is NULL");
-    if (n == 0) return BQ_OK;
-    if (x == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: x is NULL with n = %zu", n);
-    if (grad_y == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: grad_y is NULL with n = %zu", n);
-    if (grad_x == NULL) return bq_fail(BQ_E_INVALID, "bq_backward: grad_x is NULL with n = %zu", n);
-    pthread_rwlock_rdlock(&pool_lock);
-    bq_status status = bq_run_grad(q->kernels[q->entry->backward].grad, x, grad_y, q->scalars.backward_p0,
-                                   q->scalars.threshold, grad_x, n);
-    pthread_rwlock_unlock(&pool_lock);
-    return status;
+    return backward("bq_backward", q, BQ_F32, x, grad_y, grad_x, n);
+}
+
+bq_status bq_forward_typed(const bq_quantizer *q, bq_dtype x_type, const void *x, bq_dtype y_type, void *y,
+                           size_t rows, size_t cols) {
+    return forward("bq_forward_typed", q, x_type, x, y_type, y, rows, cols);
+}
+
+bq_status bq_backward_typed(const bq_quantizer *q, bq_dtype type, const void *x, const void *grad_y, void *grad_x,
+                            size_t n) {
+    return backward("bq_backward_typed", q, type, x, grad_y, grad_x, n);
 }
 
 bq_status bq_set_num_threads(int n) {

@@ -13,31 +13,47 @@ struct halide_dimension_t;
 
 /* The kernel families of generators/kernels.def, numbered. */
 typedef enum {
-#define BQ_FAMILY(family, signature) BQ_FAMILY_##family,
+#define BQ_FAMILY(family, signature, types) BQ_FAMILY_##family,
 #include "kernels.def"
     BQ_FAMILY_COUNT
 } bq_family;
 
-/* The C signatures of the three kinds of generated kernel (kernels.def, "Signatures"). Every kernel is
- * compiled with Halide's user_context feature, so its first argument reaches our error handler. */
-typedef int (*bq_map_fn)(void const *uc, struct halide_buffer_t *x, float p0, float p1, struct halide_buffer_t *y);
-typedef int (*bq_grad_fn)(void const *uc, struct halide_buffer_t *x, struct halide_buffer_t *g, float p0,
-                          float threshold, struct halide_buffer_t *dx);
-typedef int (*bq_absmax_fn)(void const *uc, struct halide_buffer_t *x, struct halide_buffer_t *bits);
-typedef int (*bq_count_fn)(void const *uc, struct halide_buffer_t *x, struct halide_buffer_t *thresholds,
-                           int32_t levels, struct halide_buffer_t *y);
+/* The element types of kernels.def (bq_dtype, bitquant.h): how one stored unit is described to Halide, its
+ * size, and how many elements it holds (32 for BIT). */
+#define BQ_DTYPE_COUNT 5
+typedef struct {
+    const char *spelling;
+    uint8_t code, bits; /* halide_type_code_t and bits of the stored unit */
+    size_t unit_bytes, unit_elements;
+} bq_dtype_info;
+extern const bq_dtype_info bq_dtypes[BQ_DTYPE_COUNT];
 
-typedef union {
-    bq_map_fn map;
-    bq_grad_fn grad;
-    bq_absmax_fn absmax;
-    bq_count_fn count;
-} bq_kernel;
+/* The signatures of kernels.def, and the roles of their arguments. */
+typedef enum {
+#define BQ_SIGNATURE(signature, names, r0, r1, r2, r3, r4) BQ_SIGNATURE_##signature,
+#include "kernels.def"
+    BQ_SIGNATURES
+} bq_signature;
 
-/* One compiled CPU variant: its name and a kernel per family. */
+typedef enum { BQ_ROLE_NONE, BQ_ROLE_IN, BQ_ROLE_OUT, BQ_ROLE_TABLE, BQ_ROLE_F32, BQ_ROLE_I32, BQ_ROLE_RESULT } bq_role;
+#define BQ_MAX_ARGS 5
+#define BQ_TABLE_LENGTH 15 /* TABLE arguments: the COUNT kernels' thresholds, WeightDoReFa up to 4 bits */
+extern const bq_role bq_signature_roles[BQ_SIGNATURES][BQ_MAX_ARGS];
+extern const bq_signature bq_family_signatures[BQ_FAMILY_COUNT];
+extern const char *const bq_family_names[BQ_FAMILY_COUNT];
+
+/* A generated kernel's _argv entry point: args[0] points to the user_context (every kernel is compiled with
+ * Halide's user_context feature, so it reaches our error handler), then one entry per argument of the
+ * signature: a halide_buffer_t * for arrays and results, a pointer to the value for scalars. */
+typedef int (*bq_kernel_fn)(void **args);
+/* A target's kernels (bq_registry.inc, bq_gpu_registry.inc): [family][input type][output type], NULL where
+ * the table has no such kernel. */
+typedef bq_kernel_fn bq_kernel_table[BQ_FAMILY_COUNT][BQ_DTYPE_COUNT][BQ_DTYPE_COUNT];
+
+/* One compiled CPU variant: its name and its kernels. */
 typedef struct {
     const char *name;
-    const bq_kernel *kernels;
+    const bq_kernel_table *kernels;
 } bq_variant;
 
 /* dispatch.c: the compiled variants, and the one chosen for this process (once). */
@@ -70,33 +86,70 @@ typedef struct {
 
 struct bq_quantizer {
     const bq_entry *entry;
-    const bq_kernel *kernels; /* the selected CPU variant's */
+    const bq_kernel_table *kernels; /* the selected CPU variant's */
     bq_scalars scalars;
 };
 
-/* run.c: runs a kernel over any n, in chunks of at most bq_max_chunk() elements. */
-bq_status bq_run_map(bq_map_fn fn, const float *x, float p0, float p1, float *y, size_t n);
-bq_status bq_run_grad(bq_grad_fn fn, const float *x, const float *g, float p0, float threshold, float *dx, size_t n);
-bq_status bq_run_absmax(bq_absmax_fn fn, const float *x, size_t n, float *absmax);
-#define BQ_COUNT_THRESHOLDS 15 /* the COUNT kernels' threshold table: WeightDoReFa up to 4 bits */
-bq_status bq_run_count(bq_count_fn fn, const float *x, const float thresholds[BQ_COUNT_THRESHOLDS], int levels,
-                       float *y, size_t n);
+/* exec.c: the one way a kernel runs. */
+typedef struct bq_gpu_backend bq_gpu_backend;
+
+/* Where a call runs: on the CPU (gpu NULL), or on a GPU backend in a device context and queue; with which
+ * kernels, and in chunks of at most max_chunk elements (Halide extents are int32). */
+typedef struct {
+    const bq_kernel_table *kernels;
+    const bq_gpu_backend *gpu;
+    void *context, *queue;
+    size_t max_chunk;
+} bq_place;
+
+/* One argument's value, as its role in the signature takes it. Arrays (IN, OUT, TABLE) live in host memory
+ * (host) or, on a GPU, in device memory (host NULL, device: a CUdeviceptr or cl_mem). RESULT: host points to
+ * a uint32_t that holds the maximum over the chunks when the call returns. */
+typedef struct {
+    const void *host;
+    uint64_t device;
+    float f;
+    int32_t i;
+} bq_value;
+
+/* Runs kernel [family][in][out] of place over a tensor of rows x cols elements (row-major, contiguous;
+ * values[] in the signature's order). The call is cut into chunks: whole rows where the output is BIT and
+ * cols is not a multiple of 32 (each row is packed into whole words, and a row longer than a chunk is cut
+ * at multiples of 32 columns), else the rows x cols elements as one flat array, cut at multiples of every
+ * operand's unit (32 elements for BIT) and on GPUs of 4096 elements. BQ_E_UNSUPPORTED if the table has no
+ * such kernel. Sets the error message on failure. */
+bq_status bq_execute(const bq_place *place, bq_family family, bq_dtype in, bq_dtype out, const bq_value *values,
+                     size_t rows, size_t cols);
+/* The same with a given kernel of that signature (place->kernels unused): the tuner's candidates, the
+ * autoscheduled kernels. */
+bq_status bq_execute_kernel(const bq_place *place, bq_kernel_fn fn, bq_signature signature, bq_dtype in, bq_dtype out,
+                            const bq_value *values, size_t rows, size_t cols);
 
 bq_status bq_kernel_status(int result, const bq_call_context *call); /* a kernel's result as a status (and message) */
-/* buf over host memory (or none, for device memory) of 32-bit elements of a halide_type_code_t, with
- * dimensions dims[0 .. dimensions), which the caller fills. */
-void bq_describe(struct halide_buffer_t *buf, struct halide_dimension_t *dims, int dimensions, const void *host,
-                 int type_code);
 
-/* weightdorefa.c: WeightDoReFa's forward after its abs-max pass, on any device. Returns 1 and fills the
- * thresholds if the count kernel should run (at 1 to 4 bits on large inputs), else 0. */
-int bq_weightdorefa_count_plan(float absmax, float levels, size_t n, float thresholds[BQ_COUNT_THRESHOLDS]);
-/* M = max |tanh x| = tanh(max |x|), correctly rounded; and one output exactly as the spec computes it. */
+/* bitquant.c: the typed calls' argument checks, with the entry point's name fn in the messages (the forward
+ * one also picks the family that computes the output type), and the plans that the CPU and the GPU entry
+ * points share. */
+bq_status bq_check_forward(const char *fn, const bq_quantizer *q, bq_dtype x_type, const void *x, bq_dtype y_type,
+                           const void *y, size_t rows, size_t cols, bq_family *family);
+bq_status bq_check_backward(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, const void *grad_y,
+                            const void *grad_x, size_t n);
+bq_status bq_run_forward(const bq_place *place, const bq_quantizer *q, bq_family family, bq_dtype x_type, bq_value x,
+                         bq_dtype y_type, bq_value y, size_t rows, size_t cols);
+bq_status bq_run_backward(const bq_place *place, const bq_quantizer *q, bq_dtype type, bq_value x, bq_value g,
+                          bq_value dx, size_t n);
+
+/* weightdorefa.c: WeightDoReFa's forward, its plan in one place: the ABSMAX pass over x, then the COUNT kernel
+ * (1 to 4 bits, large n), the estimate kernel with its exact fix-up (5 to 10 bits, float32 on host memory,
+ * not in place), or the tanh kernel, on any place. x and y are MAP's values[0] and values[3]. */
+bq_status bq_weightdorefa_forward(const bq_place *place, float levels, bq_dtype in, bq_value x, bq_dtype out, bq_value y,
+                                  size_t n);
+/* The pieces of it that the tuning harness checks kernels against: returns 1 and fills the thresholds if the
+ * count kernel should run, else 0; M = max |tanh x| = tanh(max |x|), correctly rounded; one output exactly
+ * as the spec computes it. */
+int bq_weightdorefa_count_plan(float absmax, float levels, size_t n, float thresholds[BQ_TABLE_LENGTH]);
 float bq_weightdorefa_m(float absmax);
 float bq_weightdorefa_output(float x, float m, float levels);
-/* run.c: on host memory (x != y) at 5 to 10 bits, the estimate kernel and the exact fix-up of what it
- * leaves open: BQ_E_UNSUPPORTED if that does not apply here (then run the tanh kernel), else the outcome. */
-bq_status bq_weightdorefa_run_estimate(bq_map_fn fn, const float *x, float absmax, float levels, float *y, size_t n);
 
 /* gpu.c, cuda.c, opencl.c: a GPU backend's glue to Halide's device runtime. The call context (the
  * kernels' user_context, call_context.h) carries the device context and queue to the acquire hooks. */
@@ -112,11 +165,11 @@ typedef struct {
     int (*detach)(bq_call_context *call, struct halide_buffer_t *buf);
 } bq_gpu_device;
 
-typedef struct {
+struct bq_gpu_backend {
     bq_backend backend;
-    const bq_kernel *kernels;
+    const bq_kernel_table *kernels;
     const bq_gpu_device *device;
-} bq_gpu_backend;
+};
 
 extern const bq_gpu_device bq_cuda_device, bq_opencl_device;
 

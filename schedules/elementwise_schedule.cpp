@@ -90,6 +90,47 @@ void schedule_elementwise(Func out, const Var &i, const Expr &n, const std::vect
     schedule_one(out, i, n, s, target);
 }
 
+namespace {
+
+// Words in blocks of chunk_words, the elements per task of an elementwise kernel; a word is computed inside
+// its block. From parallel_min elements up, the blocks run in parallel: blocks of rows where there are
+// enough rows, else the blocks of words of each row.
+void schedule_packed_cpu(Stage stage, const PackedStages &p, const Expr &words, const Expr &rows, const Schedule &s,
+                         const Var &wo, const Var &wi) {
+    Expr elements = words * rows * 32;
+    Expr chunk_words = max(words * rows / s.tasks + 1, std::max(s.min_chunk / 32, 1));
+    Var ro("ro"), ri("ri");
+    Stage parallel_rows = stage.specialize(elements >= s.parallel_min && rows >= s.tasks);
+    parallel_rows.split(p.w, wo, wi, chunk_words, TailStrategy::GuardWithIf)
+        .split(p.r, ro, ri, max(chunk_words / max(words, 1), 1), TailStrategy::GuardWithIf)
+        .parallel(ro);
+    Stage parallel_words = stage.specialize(elements >= s.parallel_min);
+    parallel_words.split(p.w, wo, wi, chunk_words, TailStrategy::GuardWithIf).parallel(wo);
+    stage.split(p.w, wo, wi, chunk_words, TailStrategy::GuardWithIf);
+}
+
+} // namespace
+
+void schedule_packed(const PackedStages &p, const Expr &words, const Expr &rows, const std::vector<Expr> &specializations,
+                     const Schedule &s, const Target &target) {
+    Func y = p.y, word = p.word, bits = p.bits;
+    if (target.has_gpu_feature()) {
+        Var block("block"), thread("thread");
+        y.split(p.w, block, thread, s.block_size, TailStrategy::GuardWithIf).gpu_blocks(block, p.r).gpu_threads(thread);
+        word.compute_at(y, thread);
+        word.update().unroll(p.rb.x);
+        return;
+    }
+    Var wo("wo"), wi("wi");
+    word.compute_at(y, wi);
+    word.update().atomic().vectorize(p.rb.x);
+    bits.compute_at(word, p.w).vectorize(p.b, 32);
+    for (const Expr &condition : specializations) {
+        schedule_packed_cpu(y.specialize(condition), p, words, rows, s, wo, wi);
+    }
+    schedule_packed_cpu(y, p, words, rows, s, wo, wi);
+}
+
 void autoschedule_elementwise(Func out, const Var &i, const Expr &n, const std::string &name, int parallelism,
                               const Schedule &s, const Target &target) {
     // The autoscheduler runs here, inside generate(), so that its result can be wrapped: Halide's own

@@ -67,6 +67,19 @@ void schedule_elementwise(Halide::Func out, const Halide::Var &i, const Halide::
                           const std::vector<Halide::Expr> &specializations, const Schedule &s,
                           const Halide::Target &target);
 
+// A bit-packed output y(w, r) over words x rows: word(w, r) is the reduction of bits(b, w, r) over rb (the 32
+// bits b of a word). On CPUs the bits of one word are a vector of 32 lanes (a compare per vector of inputs,
+// then a horizontal add), the rows or else the words of a row are cut into parallel chunks as an elementwise
+// output is, from parallel_min elements (32 per word) up; on GPUs a thread computes a word.
+struct PackedStages {
+    Halide::Func y, word, bits;
+    Halide::Var w, r, b;
+    Halide::RDom rb;
+};
+void schedule_packed(const PackedStages &stages, const Halide::Expr &words, const Halide::Expr &rows,
+                     const std::vector<Halide::Expr> &specializations, const Schedule &s,
+                     const Halide::Target &target);
+
 // An elementwise output scheduled by the autoscheduler `name` instead (its estimates must be set). Its
 // splits assume n >= their factors (ShiftInwards), so the autoschedule applies only where n is at least the
 // largest factor, and smaller n, 0 included, get the hand schedule: every length works.

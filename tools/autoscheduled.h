@@ -1,6 +1,6 @@
 /* Halide's autoscheduled variants of a few kernel families (cmake/BitquantKernels.cmake builds them), for
  * comparison with the hand schedules: `bitquant bench` times them and tests/test_autoscheduled.c checks
- * them. Build tree only; they run through the library's internal kernel runners (runtime/run.c). */
+ * them. Build tree only; they run through the library's one executor (runtime/exec.c). */
 #ifndef BITQUANT_AUTOSCHEDULED_H
 #define BITQUANT_AUTOSCHEDULED_H
 
@@ -8,7 +8,7 @@
 
 typedef struct {
     const char *variant, *family, *scheduler;
-    bq_kernel fn; /* .map or .grad, as the family's signature */
+    bq_kernel_fn fn; /* float32 in and out, of the family's signature (MAP or GRAD) */
 } bq_autoscheduled_kernel;
 
 /* The autoscheduled kernels of a CPU variant and family, one per autoscheduler; NULL past the last. */

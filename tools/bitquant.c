@@ -55,7 +55,11 @@ static int cmd_list(void) {
 
 /* ---- bench ---- */
 
-typedef enum { SHAPE_MAP, SHAPE_GRAD, SHAPE_REDUCE_MAP } traffic_shape;
+/* The memory traffic of a kernel, and so the roofline it is timed against: copy (read 1, write 1),
+ * read2-write1, read+copy (WeightDoReFa's two passes), pack (read a float, write a bit: AVX-512
+ * compare-to-mask intrinsics), narrow (read a float, write an int8), read (16-bit input to bits: the write is
+ * 1/16 of the traffic). 16-bit rows use the same float loops over half as many floats: the same bytes. */
+typedef enum { SHAPE_MAP, SHAPE_GRAD, SHAPE_REDUCE_MAP, SHAPE_PACK, SHAPE_NARROW, SHAPE_READ } traffic_shape;
 
 typedef struct {
     char label[48];
@@ -65,6 +69,7 @@ typedef struct {
     int copies_gradient; /* a straight-through backward without cancellation reads g only, never x */
     int dorefa_bits;     /* 0: the default */
     const char *family;  /* the kernel family that runs it */
+    bq_dtype in, out;    /* the element types (bq_forward_typed); the backward's are both `in` */
 } bench_case;
 
 typedef struct {
@@ -80,7 +85,12 @@ typedef struct {
 typedef struct {
     float *x, *g, *out;
     size_t n;
+    void *x16[2], *g16[2]; /* x and g as float16 and bfloat16 */
 } buffers;
+
+static int is_typed(const bench_case *c) { return c->in != BQ_F32 || c->out != BQ_F32; }
+static const void *input_of(const buffers *b, bq_dtype t) { return t == BQ_F32 ? (const void *)b->x : b->x16[t - 1]; }
+static const void *gradient_of(const buffers *b, bq_dtype t) { return t == BQ_F32 ? (const void *)b->g : b->g16[t - 1]; }
 
 /* What one timed sample runs: a kernel, a roofline or a reference loop; on a GPU, a kernel on device memory
  * or a device-to-device copy of `copy_floats` floats. */
@@ -91,6 +101,8 @@ typedef enum {
     RUN_COPY,
     RUN_ADD,
     RUN_READ,
+    RUN_PACK,
+    RUN_NARROW,
     RUN_DEVICE_KERNEL,
     RUN_DEVICE_COPY
 } run_kind;
@@ -112,6 +124,7 @@ typedef struct {
     const device_buffers *d; /* device kinds only */
     size_t copy_floats;
     const bq_autoscheduled_kernel *autoscheduled; /* RUN_AUTOSCHEDULED only */
+    size_t roof_floats;                           /* rooflines: floats to move (0: n) */
 } runner;
 
 static volatile float sink;
@@ -120,6 +133,11 @@ static int run_once(const runner *r) {
     const buffers *b = r->b;
     switch (r->kind) {
     case RUN_KERNEL:
+        if (is_typed(r->c)) {
+            const bench_case *c = r->c;
+            return c->backward ? bq_backward_typed(r->q, c->in, input_of(b, c->in), gradient_of(b, c->in), b->out, b->n)
+                               : bq_forward_typed(r->q, c->in, input_of(b, c->in), c->out, b->out, 1, b->n);
+        }
         return r->c->backward ? bq_backward(r->q, b->x, b->g, b->out, b->n) : bq_forward(r->q, b->x, b->out, b->n);
     case RUN_AUTOSCHEDULED:
         return r->c->backward ? bq_autoscheduled_backward(r->autoscheduled, r->q, b->x, b->g, b->out, b->n)
@@ -128,13 +146,19 @@ static int run_once(const runner *r) {
         return r->c->backward ? ref_backward(r->c->quantizer, r->params, b->x, b->g, b->out, b->n)
                               : ref_forward(r->c->quantizer, r->params, b->x, b->out, b->n);
     case RUN_COPY:
-        roofline_copy(b->x, b->out, b->n, r->threads);
+        roofline_copy(b->x, b->out, r->roof_floats ? r->roof_floats : b->n, r->threads);
         return 0;
     case RUN_ADD:
-        roofline_add(b->x, b->g, b->out, b->n, r->threads);
+        roofline_add(b->x, b->g, b->out, r->roof_floats ? r->roof_floats : b->n, r->threads);
         return 0;
     case RUN_READ:
-        sink = roofline_read(b->x, b->n, r->threads);
+        sink = roofline_read(b->x, r->roof_floats ? r->roof_floats : b->n, r->threads);
+        return 0;
+    case RUN_PACK:
+        roofline_pack(b->x, (uint32_t *)b->out, b->n, r->threads);
+        return 0;
+    case RUN_NARROW:
+        roofline_narrow(b->x, (int8_t *)b->out, b->n, r->threads);
         return 0;
     case RUN_DEVICE_KERNEL: {
         const device_buffers *d = r->d;
@@ -211,15 +235,24 @@ static int time_against_roofline(const runner *kernel, const runner *roofs[2], i
 
 static traffic_shape shape_of(const bench_case *c) {
     if (c->backward) return c->copies_gradient ? SHAPE_MAP : SHAPE_GRAD;
+    if (c->out == BQ_BIT) return c->in == BQ_F32 ? SHAPE_PACK : SHAPE_READ;
+    if (c->out == BQ_I8) return SHAPE_NARROW;
     return strcmp(c->quantizer, "weightdorefa") == 0 ? SHAPE_REDUCE_MAP : SHAPE_MAP;
 }
 
-static double bytes_of(traffic_shape shape, size_t n) {
-    return (double)n * sizeof(float) * (shape == SHAPE_MAP ? 2.0 : 3.0);
+static double element_bytes(bq_dtype t) { return t == BQ_F32 ? 4.0 : t == BQ_I8 ? 1.0 : t == BQ_BIT ? 0.125 : 2.0; }
+
+/* The bytes a kernel must move: its inputs read (x twice for WeightDoReFa) and its output written. */
+static double bytes_of(const bench_case *c, size_t n) {
+    double in = element_bytes(c->in), out = element_bytes(c->backward ? c->in : c->out);
+    traffic_shape shape = shape_of(c);
+    double reads = shape == SHAPE_GRAD || shape == SHAPE_REDUCE_MAP ? 2.0 : 1.0;
+    return (double)n * (reads * in + out);
 }
 
 static const char *roofline_name(traffic_shape shape) {
-    return shape == SHAPE_MAP ? "copy" : shape == SHAPE_GRAD ? "read2-write1" : "read+copy";
+    static const char *const names[] = {"copy", "read2-write1", "read+copy", "pack", "narrow", "read"};
+    return names[shape];
 }
 
 static void bench_params(const bench_case *c, bq_params *p) {
@@ -246,7 +279,7 @@ static int build_cases(bench_case *cases, int max, const char *only) {
         bq_quantizer_info_at(i, &info);
         if (only && strcmp(only, info.name) != 0) continue;
         const float thresholds[] = {0.0f, 1.0f};
-        for (int dir = 0; dir < 2 && count + 3 <= max; dir++) {
+        for (int dir = 0; dir < 2 && count + 3 <= max; dir++) { /* float32 */
             for (int t = 0; t < (dir ? 2 : 1); t++) {
                 bench_case *c = &cases[count++];
                 snprintf(c->label, sizeof c->label, "%s.%s%s", info.name, dir ? "backward" : "forward",
@@ -257,12 +290,34 @@ static int build_cases(bench_case *cases, int max, const char *only) {
                 c->copies_gradient = dir && !t && strcmp(info.backward_kernel, "ste") == 0;
                 c->dorefa_bits = 0;
                 c->family = dir ? info.backward_kernel : info.forward_kernel;
+                c->in = c->out = BQ_F32;
             }
+        }
+        /* The half-precision forms of its forward and its backward, and sign's packed and int8 outputs. */
+        static const bq_dtype halves[] = {BQ_F16, BQ_BF16};
+        for (int dir = 0; dir < 2 && count + 2 <= max; dir++) {
+            for (int h = 0; h < 2; h++) {
+                bench_case *c = &cases[count++];
+                *c = (bench_case){.quantizer = info.name, .backward = dir, .in = halves[h], .out = halves[h],
+                                  .family = dir ? info.backward_kernel : info.forward_kernel};
+                c->copies_gradient = dir && strcmp(info.backward_kernel, "ste") == 0;
+                snprintf(c->label, sizeof c->label, "%s.%s[%s]", info.name, dir ? "backward" : "forward",
+                         h ? "bf16" : "f16");
+            }
+        }
+        static const bq_dtype packed[][2] = {{BQ_F32, BQ_BIT}, {BQ_F16, BQ_BIT}, {BQ_F32, BQ_I8}};
+        for (int k = 0; k < 3 && strcmp(info.name, "sign") == 0 && count < max; k++) {
+            bench_case *c = &cases[count++];
+            *c = (bench_case){.quantizer = info.name, .in = packed[k][0], .out = packed[k][1],
+                              .family = info.forward_kernel};
+            snprintf(c->label, sizeof c->label, "%s.forward[%s->%s]", info.name, packed[k][0] == BQ_F32 ? "f32" : "f16",
+                     packed[k][1] == BQ_BIT ? "b1" : "i8");
         }
         /* WeightDoReFa runs a different kernel above 4 bits: show both. */
         if (strcmp(info.name, "weightdorefa") == 0 && count < max) {
             bench_case *c = &cases[count++];
-            *c = (bench_case){.quantizer = info.name, .dorefa_bits = 8, .family = info.forward_kernel};
+            *c = (bench_case){.quantizer = info.name, .dorefa_bits = 8, .family = info.forward_kernel, .in = BQ_F32,
+                              .out = BQ_F32};
             snprintf(c->label, sizeof c->label, "%s.forward[8 bits]", info.name);
         }
     }
@@ -279,12 +334,29 @@ static void fill(buffers *b, size_t n) {
     }
 }
 
+/* x and g as float16 and bfloat16, converted by the library (identity's typed forward). */
+static int fill_halves(buffers *b) {
+    bq_quantizer *identity = NULL;
+    if (bq_create("identity", NULL, &identity) != BQ_OK) return 1;
+    int failed = 0;
+    for (int h = 0; h < 2; h++) {
+        b->x16[h] = aligned_alloc(64, (b->n * 2 + 63) / 64 * 64);
+        b->g16[h] = aligned_alloc(64, (b->n * 2 + 63) / 64 * 64);
+        failed |= b->x16[h] == NULL || b->g16[h] == NULL ||
+                  bq_forward_typed(identity, BQ_F32, b->x, (bq_dtype)(BQ_F16 + h), b->x16[h], 1, b->n) != BQ_OK ||
+                  bq_forward_typed(identity, BQ_F32, b->g, (bq_dtype)(BQ_F16 + h), b->g16[h], 1, b->n) != BQ_OK;
+    }
+    bq_destroy(identity);
+    return failed;
+}
+
 /* One result, as a table row or a JSON object; `where` is the CPU variant or the GPU backend, threads 0 for
  * a GPU. */
 static void print_row(const bench_options *o, const char *where, const char *schedule, const bench_case *c, size_t n,
                       int threads, const paired_times *t, traffic_shape shape, const char *roof_name,
                       double reference_seconds, int *first) {
-    double bytes = bytes_of(shape, n);
+    (void)shape;
+    double bytes = bytes_of(c, n);
     double gbps = bytes / t->kernel * 1e-9, roof_gbps = bytes / t->roofline * 1e-9;
     double vs_c = reference_seconds > 0 ? reference_seconds / t->kernel : NAN;
     if (o->json) {
@@ -351,6 +423,7 @@ static int bench_gpus(const bench_options *o, bench_case *cases, int case_count,
         runner copy_half = {.kind = RUN_DEVICE_COPY, .b = b, .d = &d, .copy_floats = b->n / 2};
         for (int ci = 0; ci < case_count && !failed; ci++) {
             const bench_case *c = &cases[ci];
+            if (is_typed(c)) continue; /* the GPUs are timed on float32 */
             bq_params params;
             bq_quantizer *q = create_quantizer(c, &params);
             if (q == NULL) {
@@ -386,8 +459,8 @@ static int cmd_bench(const bench_options *o) {
         fprintf(stderr, "bitquant bench: %s\n", bq_last_error());
         return 1;
     }
-    bench_case cases[64];
-    int case_count = build_cases(cases, 64, o->only);
+    bench_case cases[128];
+    int case_count = build_cases(cases, 128, o->only);
     if (case_count == 0) {
         fprintf(stderr, "bitquant bench: no quantizer named %s\n", o->only);
         return 2;
@@ -408,20 +481,25 @@ static int cmd_bench(const bench_options *o) {
         size_t n = o->sizes[si];
         buffers b = {aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64),
                      aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64),
-                     aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64), n};
+                     aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64), n, {NULL, NULL}, {NULL, NULL}};
         if (!b.x || !b.g || !b.out) {
             fprintf(stderr, "bitquant bench: cannot allocate 3 x %zu floats\n", n);
             return 1;
         }
         fill(&b, n);
+        if (fill_halves(&b) != 0) {
+            fprintf(stderr, "bitquant bench: cannot make the half-precision inputs: %s\n", bq_last_error());
+            return 1;
+        }
         /* The plain C loop is single-threaded and slow on big n: time it once per case and size. */
-        double reference_seconds[64];
+        double reference_seconds[128];
         int reference_samples = n > ((size_t)1 << 20) ? 3 : samples;
         for (int ci = 0; ci < case_count; ci++) {
             bq_params params;
             bench_params(&cases[ci], &params);
             runner r = {.kind = RUN_REFERENCE, .c = &cases[ci], .params = &params, .b = &b, .threads = 1};
-            reference_seconds[ci] = (o->quick && n > ((size_t)1 << 20)) ? -1.0 : time_median(&r, reference_samples);
+            int skip = is_typed(&cases[ci]) || (o->quick && n > ((size_t)1 << 20)); /* the reference is float32 */
+            reference_seconds[ci] = skip ? -1.0 : time_median(&r, reference_samples);
         }
         int on_cpu = o->on == NULL || strcmp(o->on, "cpu") == 0;
         for (int ti = 0; ti < o->thread_count && on_cpu; ti++) {
@@ -430,14 +508,24 @@ static int cmd_bench(const bench_options *o) {
             runner roof_copy = {.kind = RUN_COPY, .b = &b, .threads = threads};
             runner roof_add = {.kind = RUN_ADD, .b = &b, .threads = threads};
             runner roof_read = {.kind = RUN_READ, .b = &b, .threads = threads};
+            runner roof_copy16 = {.kind = RUN_COPY, .b = &b, .threads = threads, .roof_floats = n / 2};
+            runner roof_add16 = {.kind = RUN_ADD, .b = &b, .threads = threads, .roof_floats = n / 2};
+            runner roof_read16 = {.kind = RUN_READ, .b = &b, .threads = threads, .roof_floats = n / 2};
+            runner roof_pack = {.kind = RUN_PACK, .b = &b, .threads = threads};
+            runner roof_narrow = {.kind = RUN_NARROW, .b = &b, .threads = threads};
             for (int ci = 0; ci < case_count; ci++) {
                 const bench_case *c = &cases[ci];
                 bq_params params;
                 bq_quantizer *q = create_quantizer(c, &params);
                 if (q == NULL) return 1;
                 traffic_shape shape = shape_of(c);
-                const runner *roofs[2] = {shape == SHAPE_GRAD ? &roof_add : &roof_copy,
-                                          shape == SHAPE_REDUCE_MAP ? &roof_read : NULL};
+                int half = c->in != BQ_F32;
+                const runner *roofs[2] = {shape == SHAPE_GRAD ? (half ? &roof_add16 : &roof_add)
+                                          : shape == SHAPE_PACK   ? &roof_pack
+                                          : shape == SHAPE_NARROW ? &roof_narrow
+                                          : shape == SHAPE_READ   ? &roof_read16
+                                                                  : (half ? &roof_copy16 : &roof_copy),
+                                          shape == SHAPE_REDUCE_MAP ? (half ? &roof_read16 : &roof_read) : NULL};
                 runner r = {.kind = RUN_KERNEL, .c = c, .q = q, .params = &params, .b = &b, .threads = threads};
                 paired_times t;
                 if (time_against_roofline(&r, roofs, samples, &t) != 0) {
@@ -472,6 +560,8 @@ static int cmd_bench(const bench_options *o) {
         free(b.x);
         free(b.g);
         free(b.out);
+        for (int h = 0; h < 2; h++)
+            free(b.x16[h]), free(b.g16[h]);
         if (gpu_failed) return 1;
     }
     if (o->json) printf("\n]}\n");

@@ -1,6 +1,9 @@
 #include "roofline.h"
 
 #include <pthread.h>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <stdint.h>
 #include <string.h>
 
@@ -8,7 +11,7 @@
 #define PARALLEL_MIN ((size_t)1 << 18)
 #define MAX_THREADS 64
 
-typedef enum { OP_COPY, OP_ADD, OP_READ } roofline_op;
+typedef enum { OP_COPY, OP_ADD, OP_READ, OP_PACK, OP_NARROW } roofline_op;
 
 typedef struct {
     roofline_op op;
@@ -18,6 +21,37 @@ typedef struct {
     int parts;
     float partial[MAX_THREADS];
 } job;
+
+/* Words [begin, end) of the packed signs of x (n a multiple of 32 here: the bench's sizes are): an
+ * AVX-512 compare into a mask register per 16 floats where the compiler targets it, AVX2's movemask per 8,
+ * else a plain loop. */
+static void pack_words(const float *restrict x, uint32_t *restrict words, size_t begin, size_t end) {
+#if defined(__AVX512F__)
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t w = begin; w < end; w++) {
+        __mmask16 lo = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + 32 * w), zero, _CMP_LT_OQ);
+        __mmask16 hi = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + 32 * w + 16), zero, _CMP_LT_OQ);
+        words[w] = (uint32_t)lo | (uint32_t)hi << 16;
+    }
+#elif defined(__AVX2__)
+    const __m256 zero = _mm256_setzero_ps();
+    for (size_t w = begin; w < end; w++) {
+        uint32_t word = 0;
+        for (int k = 0; k < 4; k++) {
+            __m256 lt = _mm256_cmp_ps(_mm256_loadu_ps(x + 32 * w + 8 * k), zero, _CMP_LT_OQ);
+            word |= (uint32_t)_mm256_movemask_ps(lt) << (8 * k);
+        }
+        words[w] = word;
+    }
+#else
+    for (size_t w = begin; w < end; w++) {
+        uint32_t word = 0;
+        for (int b = 0; b < 32; b++)
+            word |= (uint32_t)(x[32 * w + b] < 0.0f) << b;
+        words[w] = word;
+    }
+#endif
+}
 
 static void run_part(job *j, int part) {
     size_t begin = j->n * (size_t)part / (size_t)j->parts, end = j->n * (size_t)(part + 1) / (size_t)j->parts;
@@ -42,6 +76,15 @@ static void run_part(job *j, int part) {
             top = top > b ? top : b;
         }
         memcpy(&best, &top, sizeof best);
+        break;
+    }
+    case OP_PACK:
+        pack_words(x, (uint32_t *)y, begin / 32, end / 32);
+        break;
+    case OP_NARROW: {
+        int8_t *restrict bytes = (int8_t *)y;
+        for (size_t i = begin; i < end; i++)
+            bytes[i] = x[i] < 0.0f ? -1 : 1;
         break;
     }
     }
@@ -115,4 +158,14 @@ float roofline_read(const float *x, size_t n, int threads) {
     for (int p = 0; p < j.parts; p++)
         best = best > j.partial[p] ? best : j.partial[p];
     return best; /* only to keep the loads alive */
+}
+
+void roofline_pack(const float *x, uint32_t *words, size_t n, int threads) {
+    job j = {.op = OP_PACK, .x = x, .y = (float *)words, .n = n};
+    run(&j, threads);
+}
+
+void roofline_narrow(const float *x, int8_t *y, size_t n, int threads) {
+    job j = {.op = OP_NARROW, .x = x, .y = (float *)y, .n = n};
+    run(&j, threads);
 }

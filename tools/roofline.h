@@ -6,9 +6,14 @@
 #define BITQUANT_ROOFLINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 void roofline_copy(const float *x, float *y, size_t n, int threads);                /* read 1, write 1 */
 void roofline_add(const float *x, const float *g, float *y, size_t n, int threads); /* read 2, write 1 */
 float roofline_read(const float *x, size_t n, int threads);                         /* read 1 */
+/* read 4 bytes, write 1 bit: the signs of n floats (n a multiple of 32) packed as bitquant's BIT output, with
+ * AVX-512 compare-to-mask (else AVX2 movemask) intrinsics */
+void roofline_pack(const float *x, uint32_t *words, size_t n, int threads);
+void roofline_narrow(const float *x, int8_t *y, size_t n, int threads); /* read 4 bytes, write 1: the int8 signs */
 
 #endif

@@ -108,6 +108,7 @@ class Bench:
             name = f"bq_tune_{self.family}_{len(self.built)}"
             generate = [self.config["generator"], "-g", self.family, "-f", name, "-e", "object", "-o",
                         self.workdir, "target=" + self.config[f"target.{self.variant}.{self.family}"]]
+            generate += self.config[f"args.{self.family}"].split()
             generate += [f"{k}={v}" for k, v in values.items()]
             obj, lib = (os.path.join(self.workdir, name + ext) for ext in (".o", ".so"))
             run = subprocess.run(generate, capture_output=True, text=True)

@@ -26,7 +26,7 @@ typedef struct {
 } family_row;
 
 static const family_row FAMILIES[] = {
-#define BQ_FAMILY(family, signature) {#family, #signature},
+#define BQ_FAMILY(family, signature, types) {#family, #signature},
 #include "kernels.def"
 };
 
@@ -47,22 +47,10 @@ static const size_t CHECK_LENGTHS[] = {0,  1,  2,   3,   5,    7,    8,    9,   
 /* The count kernel applies from 512 elements per level (runtime/weightdorefa.c). */
 static const size_t COUNT_LENGTHS[] = {8191, 8192, 100003, 600001};
 
-typedef union {
-    bq_map_fn map;
-    bq_grad_fn grad;
-    bq_absmax_fn absmax;
-    bq_count_fn count;
-    void *any;
+/* A candidate: its _argv entry point (float32 in and out). */
+typedef struct {
+    bq_kernel_fn fn;
 } candidate;
-
-static void describe(halide_buffer_t *buf, halide_dimension_t *dim, const float *data, size_t n) {
-    memset(buf, 0, sizeof *buf);
-    *dim = (halide_dimension_t){.min = 0, .extent = (int32_t)n, .stride = 1};
-    buf->host = (uint8_t *)(uintptr_t)data;
-    buf->type = (struct halide_type_t){halide_type_float, 32, 1};
-    buf->dimensions = 1;
-    buf->dim = dim;
-}
 
 static uint32_t max_bits(const float *x, size_t n) {
     uint32_t best = 0;
@@ -75,7 +63,8 @@ static uint32_t max_bits(const float *x, size_t n) {
     return best;
 }
 
-/* One call of the candidate on x (and g) into out, as its signature takes it. */
+/* One call of the candidate on x (and g) into out, as its signature takes it, through the library's executor
+ * (on the calling thread's CPU, in chunks of at most 2^28 elements). */
 typedef struct {
     const char *signature;
     candidate fn;
@@ -85,25 +74,23 @@ typedef struct {
 } call;
 
 static int run(const call *c, const float *x, const float *g, float *out, size_t n, uint32_t *bits) {
-    halide_buffer_t xb, gb, ob, tb;
-    halide_dimension_t xd, gd, od, td;
-    bq_call_context context = {0};
-    describe(&xb, &xd, x, n);
-    describe(&ob, &od, out, n);
-    if (strcmp(c->signature, "MAP") == 0) return c->fn.map(&context, &xb, c->p0, c->p1, &ob);
-    if (strcmp(c->signature, "GRAD") == 0) {
-        describe(&gb, &gd, g, n);
-        return c->fn.grad(&context, &xb, &gb, c->p0, c->p1, &ob);
+    const bq_place place = {NULL, NULL, NULL, NULL, (size_t)1 << 28};
+    bq_value values[BQ_MAX_ARGS] = {{.host = x}};
+    bq_signature signature;
+    if (strcmp(c->signature, "MAP") == 0) {
+        signature = BQ_SIGNATURE_MAP;
+        values[1].f = c->p0, values[2].f = c->p1, values[3].host = out;
+    } else if (strcmp(c->signature, "GRAD") == 0) {
+        signature = BQ_SIGNATURE_GRAD;
+        values[1].host = g, values[2].f = c->p0, values[3].f = c->p1, values[4].host = out;
+    } else if (strcmp(c->signature, "COUNT") == 0) {
+        signature = BQ_SIGNATURES;
+        values[1].host = c->thresholds, values[2].i = c->levels, values[3].host = out;
+    } else {
+        signature = BQ_SIGNATURE_ABSMAX;
+        values[1].host = bits;
     }
-    if (strcmp(c->signature, "COUNT") == 0) {
-        describe(&tb, &td, c->thresholds, BQ_COUNT_THRESHOLDS);
-        return c->fn.count(&context, &xb, &tb, c->levels, &ob);
-    }
-    halide_buffer_t bb;
-    memset(&bb, 0, sizeof bb);
-    bb.host = (uint8_t *)bits;
-    bb.type = (struct halide_type_t){halide_type_uint, 32, 1};
-    return c->fn.absmax(&context, &xb, &bb);
+    return bq_execute_kernel(&place, c->fn.fn, signature, BQ_F32, BQ_F32, values, 1, n) == BQ_OK ? 0 : 1;
 }
 
 /* Edge values and random ones of every scale, deterministic per length. */
@@ -240,7 +227,7 @@ static void check_count(candidate fn, float *x, float *g, float *out, float *ref
         p.dorefa_bits = bits;
         for (size_t li = 0; li < sizeof COUNT_LENGTHS / sizeof COUNT_LENGTHS[0]; li++) {
             size_t n = COUNT_LENGTHS[li];
-            float thresholds[BQ_COUNT_THRESHOLDS], absmax = weightdorefa_inputs(x, g, n);
+            float thresholds[BQ_TABLE_LENGTH], absmax = weightdorefa_inputs(x, g, n);
             float levels = (float)((1 << bits) - 1);
             if (!bq_weightdorefa_count_plan(absmax, levels, n, thresholds)) continue;
             call c = {"COUNT", fn, 0, 0, thresholds, (int)levels};
@@ -301,7 +288,7 @@ static void timing_inputs(float *x, float *g, size_t n) {
 static void compare_at(const char *family, const char *signature, candidate cand, candidate base, size_t n,
                        int samples) {
     float *x = malloc(n * sizeof *x), *g = malloc(n * sizeof *g), *out = malloc(n * sizeof *out);
-    float thresholds[BQ_COUNT_THRESHOLDS];
+    float thresholds[BQ_TABLE_LENGTH];
     if (x == NULL || g == NULL || out == NULL) {
         printf("time %zu nan nan nan\n", n);
     } else {
@@ -309,7 +296,7 @@ static void compare_at(const char *family, const char *signature, candidate cand
         uint32_t bits = max_bits(x, n);
         float absmax;
         memcpy(&absmax, &bits, sizeof absmax);
-        for (int i = 0; i < BQ_COUNT_THRESHOLDS; i++) /* any increasing thresholds time the same */
+        for (int i = 0; i < BQ_TABLE_LENGTH; i++) /* any increasing thresholds time the same */
             thresholds[i] = -1.0f + 0.125f * (float)i;
         call c = {signature, cand, 5.0f, 0.0f, thresholds, 1};
         if (strcmp(family, "weightdorefa") == 0) c.p0 = 1.0f, c.p1 = absmax;
@@ -335,9 +322,11 @@ static void compare_at(const char *family, const char *signature, candidate cand
 }
 
 static void *load(const char *library, const char *symbol) {
+    char argv_symbol[256];
+    snprintf(argv_symbol, sizeof argv_symbol, "%s_argv", symbol);
     void *lib = dlopen(library, RTLD_NOW | RTLD_LOCAL);
-    void *fn = lib != NULL ? dlsym(lib, symbol) : NULL;
-    if (fn == NULL) fprintf(stderr, "bq_tune_harness: cannot load %s from %s: %s\n", symbol, library, dlerror());
+    void *fn = lib != NULL ? dlsym(lib, argv_symbol) : NULL;
+    if (fn == NULL) fprintf(stderr, "bq_tune_harness: cannot load %s from %s: %s\n", argv_symbol, library, dlerror());
     return fn;
 }
 
@@ -354,8 +343,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bq_tune_harness: no kernel family %s\n", family);
         return 2;
     }
-    candidate fn = {.any = load(argv[4], argv[5])}, base = {.any = load(argv[6], argv[7])};
-    if (fn.any == NULL || base.any == NULL) return 2;
+    candidate fn = {(bq_kernel_fn)load(argv[4], argv[5])}, base = {(bq_kernel_fn)load(argv[6], argv[7])};
+    if (fn.fn == NULL || base.fn == NULL) return 2;
     bq_install_halide_error_handler();
     halide_set_num_threads(atoi(argv[2]));
     int samples = atoi(argv[3]);

@@ -1,0 +1,269 @@
+/* The one executor: every generated kernel, on the CPU and on the GPUs, runs through bq_execute, which builds
+ * the call from the kernel's signature (kernels.def): it cuts the tensor into chunks, describes each operand
+ * of each chunk as a halide_buffer_t (over the caller's host memory, with no copy, any alignment, in place
+ * allowed; or, on a GPU, over device memory sliced out of the caller's buffer, or host memory that Halide's
+ * device runtime copies in and out), and calls the kernel's _argv entry point. */
+#include "internal.h"
+
+#include <HalideRuntime.h>
+#include <string.h>
+
+#define BQ_HALIDE_float32 halide_type_float, 32
+#define BQ_HALIDE_uint16 halide_type_uint, 16
+#define BQ_HALIDE_int8 halide_type_int, 8
+#define BQ_HALIDE_uint32 halide_type_uint, 32
+
+const bq_dtype_info bq_dtypes[BQ_DTYPE_COUNT] = {
+#define BQ_DTYPE(name, spelling, halide_type, unit_bytes, unit_elements)                                              \
+    [BQ_##name] = {#spelling, BQ_HALIDE_##halide_type, unit_bytes, unit_elements},
+#include "kernels.def"
+};
+
+const bq_role bq_signature_roles[BQ_SIGNATURES][BQ_MAX_ARGS] = {
+#define BQ_SIGNATURE(signature, names, r0, r1, r2, r3, r4)                                                           \
+    [BQ_SIGNATURE_##signature] = {BQ_ROLE_##r0, BQ_ROLE_##r1, BQ_ROLE_##r2, BQ_ROLE_##r3, BQ_ROLE_##r4},
+#include "kernels.def"
+};
+
+const bq_signature bq_family_signatures[BQ_FAMILY_COUNT] = {
+#define BQ_FAMILY(family, signature, types) [BQ_FAMILY_##family] = BQ_SIGNATURE_##signature,
+#include "kernels.def"
+};
+
+const char *const bq_family_names[BQ_FAMILY_COUNT] = {
+#define BQ_FAMILY(family, signature, types) [BQ_FAMILY_##family] = #family,
+#include "kernels.def"
+};
+
+/* Device memory is sliced at chunk boundaries, and Halide's OpenCL runtime passes a slice as a sub-buffer,
+ * whose offset must be a multiple of the device's base address alignment (CL_DEVICE_MEM_BASE_ADDR_ALIGN,
+ * at most a few KiB in practice): GPU chunks are whole multiples of 4096 elements (16 KiB of float32), and
+ * packed rows are cut in blocks of GPU_ROW_MULTIPLE rows where there are that many. */
+#define GPU_CHUNK_MULTIPLE ((size_t)4096)
+#define GPU_ROW_MULTIPLE ((size_t)1024)
+
+bq_status bq_kernel_status(int result, const bq_call_context *call) {
+    if (result == halide_error_code_success) return BQ_OK;
+    const char *message = atomic_load(&call->failed) ? call->message : "no message";
+    if (result == halide_error_code_out_of_memory) return bq_fail(BQ_E_NOMEM, "out of memory in kernel: %s", message);
+    return bq_fail(BQ_E_RUNTIME, "kernel failed (Halide error %d): %s", result, message);
+}
+
+/* One call's shape: a tensor of rows x cols elements, cut into chunks of whole rows (packed rows) or of a
+ * flat range of `chunk` elements. */
+typedef struct {
+    const bq_place *place;
+    bq_dtype in, out;
+    const bq_role *roles;
+    const bq_value *values;
+    size_t rows, cols, chunk;
+    int two_d; /* the kernel's arrays are columns x rows (BIT output) */
+} shape;
+
+/* Columns [c0, c0 + ncols) of rows [r0, r0 + nrows). */
+typedef struct {
+    size_t r0, nrows, c0, ncols;
+} piece;
+
+/* A kernel argument for one piece: buf, and for device memory the whole buffer it is cut from. */
+typedef struct {
+    halide_buffer_t buf, whole;
+    halide_dimension_t dim[2], whole_dim[2];
+    uint32_t result;
+    int output, on_device, bound;
+} slot;
+
+static size_t units(size_t elements, const bq_dtype_info *t) {
+    return (elements + t->unit_elements - 1) / t->unit_elements;
+}
+
+static void describe(halide_buffer_t *buf, halide_dimension_t *dims, int dimensions, const void *host,
+                     const bq_dtype_info *t) {
+    memset(buf, 0, sizeof *buf);
+    buf->host = (uint8_t *)(uintptr_t)host;
+    buf->type.code = t->code;
+    buf->type.bits = t->bits;
+    buf->type.lanes = 1;
+    buf->dimensions = dimensions;
+    buf->dim = dims;
+}
+
+/* Array operand v of type t for piece p, as s->buf. Host memory is described in place (GPU inputs marked
+ * dirty, so that Halide copies them to the device); device memory is wrapped whole, as [chunk x chunks]
+ * for flat calls or [row x rows] for packed rows, and the piece sliced (1-D kernels) or cropped out of it. */
+static int bind_array(const shape *sh, bq_call_context *call, slot *s, bq_value v, bq_dtype type, const piece *p,
+                      int output) {
+    const bq_dtype_info *t = &bq_dtypes[type];
+    int dims = sh->two_d ? 2 : 1;
+    size_t row_units = units(sh->cols, t);
+    memset(s, 0, sizeof *s);
+    s->output = output;
+    s->dim[0] = (halide_dimension_t){.min = 0, .extent = (int32_t)units(p->ncols, t), .stride = 1};
+    s->dim[1] = (halide_dimension_t){.min = 0, .extent = (int32_t)p->nrows, .stride = (int32_t)row_units};
+    if (v.host != NULL) {
+        size_t offset = (p->r0 * row_units + p->c0 / t->unit_elements) * t->unit_bytes;
+        describe(&s->buf, s->dim, dims, (const uint8_t *)v.host + offset, t);
+        if (!output && sh->place->gpu != NULL) s->buf.flags = halide_buffer_flag_host_dirty;
+        s->bound = 1;
+        return halide_error_code_success;
+    }
+    const bq_gpu_device *device = sh->place->gpu->device;
+    int flat = sh->rows == 1;
+    size_t whole_units = flat ? sh->chunk / t->unit_elements : row_units;
+    size_t whole_rows = flat ? (sh->cols + sh->chunk - 1) / sh->chunk : sh->rows;
+    s->whole_dim[0] = (halide_dimension_t){.min = 0, .extent = (int32_t)whole_units, .stride = 1};
+    s->whole_dim[1] = (halide_dimension_t){.min = 0, .extent = (int32_t)whole_rows, .stride = (int32_t)whole_units};
+    describe(&s->whole, s->whole_dim, 2, NULL, t);
+    int result = device->wrap(call, &s->whole, v.device);
+    if (result != halide_error_code_success) return result;
+    s->on_device = 1;
+    size_t row = flat ? p->c0 / sh->chunk : p->r0;
+    if (dims == 1) {
+        describe(&s->buf, s->dim, 1, NULL, t);
+        result = halide_device_slice(call, &s->whole, 1, (int)row, &s->buf);
+    } else {
+        /* The crop's mins place it in the whole buffer; the kernel then sees it from 0. */
+        s->dim[0].min = (int32_t)((flat ? 0 : p->c0) / t->unit_elements);
+        s->dim[1].min = (int32_t)row;
+        s->dim[1].stride = (int32_t)whole_units;
+        describe(&s->buf, s->dim, 2, NULL, t);
+        result = halide_device_crop(call, &s->whole, &s->buf);
+        s->dim[0].min = s->dim[1].min = 0;
+    }
+    s->bound = result == halide_error_code_success;
+    return result;
+}
+
+/* After the kernel (result): GPU outputs on host memory are copied back and waited for, and every device
+ * allocation, crop and wrapper is let go. Returns the first error. */
+static int release(const shape *sh, bq_call_context *call, slot *slots, int count, int result) {
+    for (int i = 0; i < count; i++) {
+        slot *s = &slots[i];
+        int r = halide_error_code_success;
+        if (s->on_device) {
+            if (s->bound) r = halide_device_release_crop(call, &s->buf);
+            int detached = sh->place->gpu->device->detach(call, &s->whole);
+            if (r == halide_error_code_success) r = detached;
+        } else if (s->bound && s->buf.device != 0) {
+            if (s->output && result == halide_error_code_success) {
+                r = halide_copy_to_host(call, &s->buf);
+                if (r == halide_error_code_success) r = halide_device_sync(call, &s->buf);
+            }
+            int freed = halide_device_free(call, &s->buf);
+            if (r == halide_error_code_success) r = freed;
+        }
+        if (result == halide_error_code_success) result = r;
+    }
+    return result;
+}
+
+/* One kernel call on piece p; RESULT arguments are folded into their uint32_t by max. */
+static int run_piece(const shape *sh, bq_kernel_fn fn, const piece *p, bq_call_context *call) {
+    slot slots[BQ_MAX_ARGS];
+    memset(slots, 0, sizeof slots); /* scalars' slots too: release() reads them */
+    void *args[BQ_MAX_ARGS + 1];
+    const void *uc = call;
+    args[0] = &uc;
+    int bound = 0, result = halide_error_code_success;
+    for (int a = 0; a < BQ_MAX_ARGS && result == halide_error_code_success; a++) {
+        const bq_value *v = &sh->values[a];
+        slot *s = &slots[a];
+        bound = a + 1;
+        switch (sh->roles[a]) {
+        case BQ_ROLE_IN:
+        case BQ_ROLE_OUT:
+            result = bind_array(sh, call, s, *v, sh->roles[a] == BQ_ROLE_IN ? sh->in : sh->out, p,
+                                sh->roles[a] == BQ_ROLE_OUT);
+            args[a + 1] = &s->buf;
+            break;
+        case BQ_ROLE_TABLE: {
+            const shape table = {sh->place, BQ_F32, BQ_F32, sh->roles, sh->values, 1, BQ_TABLE_LENGTH,
+                                 BQ_TABLE_LENGTH, 0};
+            const piece all = {0, 1, 0, BQ_TABLE_LENGTH};
+            result = bind_array(&table, call, s, *v, BQ_F32, &all, 0);
+            args[a + 1] = &s->buf;
+            break;
+        }
+        case BQ_ROLE_RESULT:
+            describe(&s->buf, s->dim, 0, &s->result, &bq_dtypes[BQ_BIT]);
+            s->output = s->bound = 1;
+            args[a + 1] = &s->buf;
+            break;
+        case BQ_ROLE_F32:
+            args[a + 1] = (void *)&v->f;
+            break;
+        case BQ_ROLE_I32:
+            args[a + 1] = (void *)&v->i;
+            break;
+        case BQ_ROLE_NONE:
+            bound = a;
+            a = BQ_MAX_ARGS;
+            break;
+        }
+    }
+    if (result == halide_error_code_success) result = fn(args);
+    result = release(sh, call, slots, bound, result);
+    for (int a = 0; a < bound && result == halide_error_code_success; a++) {
+        uint32_t *total = (uint32_t *)(uintptr_t)sh->values[a].host;
+        if (sh->roles[a] == BQ_ROLE_RESULT && slots[a].result > *total) *total = slots[a].result;
+    }
+    return result;
+}
+
+static bq_status run_one(const shape *sh, bq_kernel_fn fn, const piece *p) {
+    bq_call_context call = {0};
+    call.device_context = sh->place->context;
+    call.device_queue = sh->place->queue;
+    return bq_kernel_status(run_piece(sh, fn, p, &call), &call);
+}
+
+bq_status bq_execute(const bq_place *place, bq_family family, bq_dtype in, bq_dtype out, const bq_value *values,
+                     size_t rows, size_t cols) {
+    bq_kernel_fn fn = (*place->kernels)[family][in][out];
+    if (fn == NULL) {
+        return bq_fail(BQ_E_UNSUPPORTED, "no %s kernel from %s to %s in the kernel table", bq_family_names[family],
+                       bq_dtypes[in].spelling, bq_dtypes[out].spelling);
+    }
+    return bq_execute_kernel(place, fn, bq_family_signatures[family], in, out, values, rows, cols);
+}
+
+bq_status bq_execute_kernel(const bq_place *place, bq_kernel_fn fn, bq_signature signature, bq_dtype in, bq_dtype out,
+                            const bq_value *values, size_t rows, size_t cols) {
+    shape sh = {place, in, out, bq_signature_roles[signature], values, rows, cols, 0, out == BQ_BIT};
+    size_t multiple = out == BQ_BIT ? 32 : 1;
+    if (place->gpu != NULL) multiple = GPU_CHUNK_MULTIPLE;
+    sh.chunk = place->max_chunk / multiple * multiple;
+    if (sh.chunk == 0) sh.chunk = multiple;
+    for (int a = 0; a < BQ_MAX_ARGS; a++) {
+        if (sh.roles[a] == BQ_ROLE_RESULT) *(uint32_t *)(uintptr_t)values[a].host = 0;
+    }
+    if (rows * cols == 0) return BQ_OK;
+    if (!sh.two_d || cols % 32 == 0 || rows == 1) { /* one flat array of rows * cols elements */
+        sh.cols = rows * cols;
+        sh.rows = 1;
+        for (size_t start = 0; start < sh.cols; start += sh.chunk) {
+            piece p = {0, 1, start, sh.cols - start < sh.chunk ? sh.cols - start : sh.chunk};
+            bq_status status = run_one(&sh, fn, &p);
+            if (status != BQ_OK) return status;
+        }
+        return BQ_OK;
+    }
+    if (cols > sh.chunk) { /* each row in pieces of whole words */
+        for (size_t r = 0; r < rows; r++) {
+            for (size_t c0 = 0; c0 < cols; c0 += sh.chunk) {
+                piece p = {r, 1, c0, cols - c0 < sh.chunk ? cols - c0 : sh.chunk};
+                bq_status status = run_one(&sh, fn, &p);
+                if (status != BQ_OK) return status;
+            }
+        }
+        return BQ_OK;
+    }
+    size_t per_chunk = sh.chunk / cols;
+    if (place->gpu != NULL && per_chunk >= GPU_ROW_MULTIPLE) per_chunk = per_chunk / GPU_ROW_MULTIPLE * GPU_ROW_MULTIPLE;
+    for (size_t r0 = 0; r0 < rows; r0 += per_chunk) {
+        piece p = {r0, rows - r0 < per_chunk ? rows - r0 : per_chunk, 0, cols};
+        bq_status status = run_one(&sh, fn, &p);
+        if (status != BQ_OK) return status;
+    }
+    return BQ_OK;
+}
