@@ -71,7 +71,7 @@ Type storage_type(Element e) {
 }
 
 bool native_f16(const Target &target) {
-    return !target.has_gpu_feature() && (target.arch == Target::ARM || target.has_feature(Target::F16C));
+    return !target.has_gpu_feature() && target.arch == Target::X86 && target.has_feature(Target::F16C);
 }
 
 namespace {

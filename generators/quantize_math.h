@@ -24,10 +24,11 @@ Element element_named(const std::string &spelling);
 Halide::Type storage_type(Element e);
 
 // Whether float16 converts in hardware on the target: F16C on x86 (vcvtph2ps, vcvtps2ph; AVX-512 at full
-// width), fcvtl and fcvtn on AArch64. Elsewhere widen() and narrow() convert with integer operations: on
-// SSE4.1 Halide 21's emulation turns NaNs with low payload bits into infinities, its CUDA back end fails on
-// bfloat16 and its OpenCL one needs cl_khr_fp16. bfloat16 always converts with integer operations: no CPU
-// target here has instructions for it.
+// width). Elsewhere widen() and narrow() convert with vectorized integer operations: on SSE4.1 and on AArch64
+// (whose fcvtl and fcvtn Halide 21 emits only with its arm_fp16 feature, ARMv8.2's half-precision
+// arithmetic, which the baseline neon variant does not assume) Halide's own emulation turns NaNs with low
+// payload bits into infinities; its CUDA back end fails on bfloat16 and its OpenCL one needs cl_khr_fp16.
+// bfloat16 always converts with integer operations: no CPU target here has instructions for it.
 bool native_f16(const Halide::Target &target);
 
 // A stored element widened to float32: exact for float16 and bfloat16, whose values are all float32 values.

@@ -151,10 +151,9 @@ bq_status bq_opencl_backward(const bq_quantizer *q, void *context, void *queue, 
 
 /* The typed calls on GPUs, as bq_forward_typed and bq_backward_typed (the same types, shapes and rules), on
  * host memory (copied in and out, either backend) and on device memory (CUDA pointers on a stream; OpenCL
- * cl_mem buffers on a queue), as the float32 entry points above. On device memory a call over more than one
- * chunk (2^28 elements; BITQUANT_MAX_CHUNK) with BIT output and cols not a multiple of 32 slices rows at
- * offsets that OpenCL sub-buffers may refuse (CL_DEVICE_MEM_BASE_ADDR_ALIGN): the call then fails with
- * BQ_E_RUNTIME. */
+ * cl_mem buffers on a queue), as the float32 entry points above. On device memory, a BIT output whose cols
+ * is not a multiple of 32 and whose rows are longer than a chunk (2^28 elements) is sliced at row offsets
+ * that OpenCL sub-buffers may refuse (CL_DEVICE_MEM_BASE_ADDR_ALIGN): the call then fails with BQ_E_RUNTIME. */
 bq_status bq_device_forward_typed_host(const bq_quantizer *q, bq_backend backend, bq_dtype x_type, const void *x,
                                        bq_dtype y_type, void *y, size_t rows, size_t cols);
 bq_status bq_device_backward_typed_host(const bq_quantizer *q, bq_backend backend, bq_dtype type, const void *x,

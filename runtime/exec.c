@@ -37,10 +37,11 @@ const char *const bq_family_names[BQ_FAMILY_COUNT] = {
 
 /* Device memory is sliced at chunk boundaries, and Halide's OpenCL runtime passes a slice as a sub-buffer,
  * whose offset must be a multiple of the device's base address alignment (CL_DEVICE_MEM_BASE_ADDR_ALIGN,
- * at most a few KiB in practice): GPU chunks are whole multiples of 4096 elements (16 KiB of float32), and
- * packed rows are cut in blocks of GPU_ROW_MULTIPLE rows where there are that many. */
+ * at most a few KiB in practice): GPU chunks are whole multiples of 4096 elements (16 KiB of float32; 32
+ * times that for packed output, 16 KiB of words), and packed rows are cut in blocks of rows whose every
+ * operand's offset is a multiple of GPU_ALIGN bytes. */
 #define GPU_CHUNK_MULTIPLE ((size_t)4096)
-#define GPU_ROW_MULTIPLE ((size_t)1024)
+#define GPU_ALIGN ((size_t)4096)
 
 bq_status bq_kernel_status(int result, const bq_call_context *call) {
     if (result == halide_error_code_success) return BQ_OK;
@@ -210,6 +211,27 @@ static int run_piece(const shape *sh, bq_kernel_fn fn, const piece *p, bq_call_c
     return result;
 }
 
+static size_t gcd(size_t a, size_t b) {
+    while (b != 0) {
+        size_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* The fewest rows whose bytes, in every array operand, are a multiple of GPU_ALIGN. */
+static size_t aligned_rows(const shape *sh) {
+    size_t rows = 1;
+    for (int a = 0; a < BQ_MAX_ARGS; a++) {
+        if (sh->roles[a] != BQ_ROLE_IN && sh->roles[a] != BQ_ROLE_OUT) continue;
+        const bq_dtype_info *t = &bq_dtypes[sh->roles[a] == BQ_ROLE_IN ? sh->in : sh->out];
+        size_t need = GPU_ALIGN / gcd(GPU_ALIGN, units(sh->cols, t) * t->unit_bytes);
+        rows = rows / gcd(rows, need) * need;
+    }
+    return rows;
+}
+
 static bq_status run_one(const shape *sh, bq_kernel_fn fn, const piece *p) {
     bq_call_context call = {0};
     call.device_context = sh->place->context;
@@ -231,7 +253,7 @@ bq_status bq_execute_kernel(const bq_place *place, bq_kernel_fn fn, bq_signature
                             const bq_value *values, size_t rows, size_t cols) {
     shape sh = {place, in, out, bq_signature_roles[signature], values, rows, cols, 0, out == BQ_BIT};
     size_t multiple = out == BQ_BIT ? 32 : 1;
-    if (place->gpu != NULL) multiple = GPU_CHUNK_MULTIPLE;
+    if (place->gpu != NULL) multiple *= GPU_CHUNK_MULTIPLE;
     sh.chunk = place->max_chunk / multiple * multiple;
     if (sh.chunk == 0) sh.chunk = multiple;
     for (int a = 0; a < BQ_MAX_ARGS; a++) {
@@ -259,7 +281,10 @@ bq_status bq_execute_kernel(const bq_place *place, bq_kernel_fn fn, bq_signature
         return BQ_OK;
     }
     size_t per_chunk = sh.chunk / cols;
-    if (place->gpu != NULL && per_chunk >= GPU_ROW_MULTIPLE) per_chunk = per_chunk / GPU_ROW_MULTIPLE * GPU_ROW_MULTIPLE;
+    if (place->gpu != NULL) {
+        size_t rows_aligned = aligned_rows(&sh);
+        per_chunk = per_chunk < rows_aligned ? rows_aligned : per_chunk / rows_aligned * rows_aligned;
+    }
     for (size_t r0 = 0; r0 < rows; r0 += per_chunk) {
         piece p = {r0, rows - r0 < per_chunk ? rows - r0 : per_chunk, 0, cols};
         bq_status status = run_one(&sh, fn, &p);

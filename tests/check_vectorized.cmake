@@ -4,8 +4,8 @@
 #   FILES   float32 kernels: floating-point vector instructions on the variant's vector registers
 #   PACKED  bit-packing kernels: vector compares, into AVX-512 k-mask registers on avx512 (LLVM then sums
 #           the 32 lanes' bits with a horizontal add; it emits no movemask for that)
-#   HALF    float16 kernels: the hardware conversions, F16C's vcvtph2ps and vcvtps2ph on avx2 and avx512,
-#           NEON's fcvtl and fcvtn; SSE4.1 has none, and its emulated conversion must be vector integer code
+#   HALF    float16 kernels: the hardware conversions, F16C's vcvtph2ps and vcvtps2ph on avx2 and avx512;
+#           on SSE4.1 and NEON (generators/quantize_math.h, native_f16) the integer conversion, vectorized
 #   BFLOAT  bfloat16 kernels: no CPU here converts in hardware, so vector integer code on the registers
 #   cmake -DVARIANT=<name> -DFILES=<a.s;b.s> [-DPACKED=...] [-DHALF=...] [-DBFLOAT=...] [-DMIN_COUNT=8]
 #         -P check_vectorized.cmake
@@ -15,7 +15,7 @@ endif()
 if(VARIANT STREQUAL "neon")
   set(FILES_pattern "[ \t](f[a-z]+|bsl|bif|bit)[ \t]+v[0-9]+\\.(4s|16b)") # fcmlt, fmul, bsl ... on 128-bit v-registers
   set(PACKED_pattern "[ \t](fcm[a-z]+|cm[a-z]+)[ \t]+v[0-9]+\\.4s")
-  set(HALF_pattern "[ \t]fcvt(l|n)2?[ \t]+v[0-9]+\\.")
+  set(HALF_pattern "[ \t][a-z]+[ \t]+v[0-9]+\\.(4s|8h|16b)")
   set(BFLOAT_pattern "[ \t][a-z]+[ \t]+v[0-9]+\\.(4s|8h|16b)")
 elseif(VARIANT STREQUAL "sse41")
   set(FILES_pattern "[ \t][a-z]+ps[ \t][^\n]*%xmm")                      # cmpltps, blendvps, mulps ... on xmm
