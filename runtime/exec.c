@@ -15,7 +15,7 @@
 
 const bq_dtype_info bq_dtypes[BQ_DTYPE_COUNT] = {
 #define BQ_DTYPE(name, spelling, halide_type, unit_bytes, unit_elements)                                              \
-    [BQ_##name] = {#spelling, BQ_HALIDE_##halide_type, unit_bytes, unit_elements},
+    [BQ_##name] = {#spelling, BQ_HALIDE_##halide_type, unit_bytes, unit_elements, unit_elements == 32 ? 5 : 0},
 #include "kernels.def"
 };
 
@@ -74,19 +74,24 @@ typedef struct {
     int output, on_device, bound;
 } slot;
 
+/* Units (1 or 32 elements: a power of two, so shifts, not divisions, on every call's path). */
 static size_t units(size_t elements, const bq_dtype_info *t) {
-    return (elements + t->unit_elements - 1) / t->unit_elements;
+    return (elements + t->unit_elements - 1) >> t->unit_shift;
 }
 
+/* Field by field, not memset: this is on every call's path (small calls cost tens of nanoseconds). */
 static void describe(halide_buffer_t *buf, halide_dimension_t *dims, int dimensions, const void *host,
                      const bq_dtype_info *t) {
-    memset(buf, 0, sizeof *buf);
+    buf->device = 0;
+    buf->device_interface = NULL;
     buf->host = (uint8_t *)(uintptr_t)host;
+    buf->flags = 0;
     buf->type.code = t->code;
     buf->type.bits = t->bits;
     buf->type.lanes = 1;
     buf->dimensions = dimensions;
     buf->dim = dims;
+    buf->padding = NULL;
 }
 
 /* Array operand v of type t for piece p, as s->buf. Host memory is described in place (GPU inputs marked
@@ -97,12 +102,11 @@ static int bind_array(const shape *sh, bq_call_context *call, slot *s, bq_value 
     const bq_dtype_info *t = &bq_dtypes[type];
     int dims = sh->two_d ? 2 : 1;
     size_t row_units = units(sh->cols, t);
-    memset(s, 0, sizeof *s);
     s->output = output;
     s->dim[0] = (halide_dimension_t){.min = 0, .extent = (int32_t)units(p->ncols, t), .stride = 1};
-    s->dim[1] = (halide_dimension_t){.min = 0, .extent = (int32_t)p->nrows, .stride = (int32_t)row_units};
+    if (dims == 2) s->dim[1] = (halide_dimension_t){.min = 0, .extent = (int32_t)p->nrows, .stride = (int32_t)row_units};
     if (v.host != NULL) {
-        size_t offset = (p->r0 * row_units + p->c0 / t->unit_elements) * t->unit_bytes;
+        size_t offset = (p->r0 * row_units + (p->c0 >> t->unit_shift)) * t->unit_bytes;
         describe(&s->buf, s->dim, dims, (const uint8_t *)v.host + offset, t);
         if (!output && sh->place->gpu != NULL) s->buf.flags = halide_buffer_flag_host_dirty;
         s->bound = 1;
@@ -110,7 +114,7 @@ static int bind_array(const shape *sh, bq_call_context *call, slot *s, bq_value 
     }
     const bq_gpu_device *device = sh->place->gpu->device;
     int flat = sh->rows == 1;
-    size_t whole_units = flat ? sh->chunk / t->unit_elements : row_units;
+    size_t whole_units = flat ? sh->chunk >> t->unit_shift : row_units;
     size_t whole_rows = flat ? (sh->cols + sh->chunk - 1) / sh->chunk : sh->rows;
     s->whole_dim[0] = (halide_dimension_t){.min = 0, .extent = (int32_t)whole_units, .stride = 1};
     s->whole_dim[1] = (halide_dimension_t){.min = 0, .extent = (int32_t)whole_rows, .stride = (int32_t)whole_units};
@@ -124,7 +128,7 @@ static int bind_array(const shape *sh, bq_call_context *call, slot *s, bq_value 
         result = halide_device_slice(call, &s->whole, 1, (int)row, &s->buf);
     } else {
         /* The crop's mins place it in the whole buffer; the kernel then sees it from 0. */
-        s->dim[0].min = (int32_t)((flat ? 0 : p->c0) / t->unit_elements);
+        s->dim[0].min = (int32_t)((flat ? 0 : p->c0) >> t->unit_shift);
         s->dim[1].min = (int32_t)row;
         s->dim[1].stride = (int32_t)whole_units;
         describe(&s->buf, s->dim, 2, NULL, t);
@@ -138,6 +142,7 @@ static int bind_array(const shape *sh, bq_call_context *call, slot *s, bq_value 
 /* After the kernel (result): GPU outputs on host memory are copied back and waited for, and every device
  * allocation, crop and wrapper is let go. Returns the first error. */
 static int release(const shape *sh, bq_call_context *call, slot *slots, int count, int result) {
+    if (sh->place->gpu == NULL) return result; /* host memory on the CPU: nothing was allocated */
     for (int i = 0; i < count; i++) {
         slot *s = &slots[i];
         int r = halide_error_code_success;
@@ -161,7 +166,6 @@ static int release(const shape *sh, bq_call_context *call, slot *slots, int coun
 /* One kernel call on piece p; RESULT arguments are folded into their uint32_t by max. */
 static int run_piece(const shape *sh, bq_kernel_fn fn, const piece *p, bq_call_context *call) {
     slot slots[BQ_MAX_ARGS];
-    memset(slots, 0, sizeof slots); /* scalars' slots too: release() reads them */
     void *args[BQ_MAX_ARGS + 1];
     const void *uc = call;
     args[0] = &uc;
@@ -169,6 +173,7 @@ static int run_piece(const shape *sh, bq_kernel_fn fn, const piece *p, bq_call_c
     for (int a = 0; a < BQ_MAX_ARGS && result == halide_error_code_success; a++) {
         const bq_value *v = &sh->values[a];
         slot *s = &slots[a];
+        s->on_device = s->bound = 0; /* what release() reads, scalars' slots included */
         bound = a + 1;
         switch (sh->roles[a]) {
         case BQ_ROLE_IN:
@@ -233,7 +238,9 @@ static size_t aligned_rows(const shape *sh) {
 }
 
 static bq_status run_one(const shape *sh, bq_kernel_fn fn, const piece *p) {
-    bq_call_context call = {0};
+    bq_call_context call;
+    atomic_init(&call.failed, 0);
+    call.message[0] = '\0';
     call.device_context = sh->place->context;
     call.device_queue = sh->place->queue;
     return bq_kernel_status(run_piece(sh, fn, p, &call), &call);
@@ -254,7 +261,7 @@ bq_status bq_execute_kernel(const bq_place *place, bq_kernel_fn fn, bq_signature
     shape sh = {place, in, out, bq_signature_roles[signature], values, rows, cols, 0, out == BQ_BIT};
     size_t multiple = out == BQ_BIT ? 32 : 1;
     if (place->gpu != NULL) multiple *= GPU_CHUNK_MULTIPLE;
-    sh.chunk = place->max_chunk / multiple * multiple;
+    sh.chunk = place->max_chunk & ~(multiple - 1); /* multiple is a power of two */
     if (sh.chunk == 0) sh.chunk = multiple;
     for (int a = 0; a < BQ_MAX_ARGS; a++) {
         if (sh.roles[a] == BQ_ROLE_RESULT) *(uint32_t *)(uintptr_t)values[a].host = 0;

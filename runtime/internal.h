@@ -25,6 +25,7 @@ typedef struct {
     const char *spelling;
     uint8_t code, bits; /* halide_type_code_t and bits of the stored unit */
     size_t unit_bytes, unit_elements;
+    unsigned unit_shift; /* log2(unit_elements): 1 or 32 */
 } bq_dtype_info;
 extern const bq_dtype_info bq_dtypes[BQ_DTYPE_COUNT];
 

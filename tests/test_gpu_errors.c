@@ -64,12 +64,24 @@ static void every_entry_point(const bq_quantizer *q, const char *qname, bq_backe
     expect(what, bq_device_forward_host(q, b, x, out, n), want, needle);
     snprintf(what, sizeof what, "%s %s backward_host n=%zu", bn, qname, n);
     expect(what, bq_device_backward_host(q, b, x, g, out, n), want, needle);
+    snprintf(what, sizeof what, "%s %s forward_typed_host n=%zu", bn, qname, n);
+    expect(what, bq_device_forward_typed_host(q, b, BQ_F16, x, BQ_BF16, out, 1, n), want, needle);
+    snprintf(what, sizeof what, "%s %s backward_typed_host n=%zu", bn, qname, n);
+    expect(what, bq_device_backward_typed_host(q, b, BQ_BF16, x, g, out, n), want, needle);
     if (b == BQ_BACKEND_CUDA) {
+        snprintf(what, sizeof what, "cuda %s bq_cuda_forward_typed n=%zu", qname, n);
+        expect(what, bq_cuda_forward_typed(q, BQ_F32, FAKE_A, BQ_F16, FAKE_B, 1, n, NULL), want, needle);
+        snprintf(what, sizeof what, "cuda %s bq_cuda_backward_typed n=%zu", qname, n);
+        expect(what, bq_cuda_backward_typed(q, BQ_F16, FAKE_A, FAKE_A, FAKE_B, n, NULL), want, needle);
         snprintf(what, sizeof what, "cuda %s bq_cuda_forward n=%zu", qname, n);
         expect(what, bq_cuda_forward(q, FAKE_A, FAKE_B, n, NULL), want, needle);
         snprintf(what, sizeof what, "cuda %s bq_cuda_backward n=%zu", qname, n);
         expect(what, bq_cuda_backward(q, FAKE_A, FAKE_A, FAKE_B, n, NULL), want, needle);
     } else {
+        snprintf(what, sizeof what, "opencl %s bq_opencl_forward_typed n=%zu", qname, n);
+        expect(what, bq_opencl_forward_typed(q, FAKE_A, FAKE_B, BQ_BF16, FAKE_A, BQ_F32, FAKE_B, 1, n), want, needle);
+        snprintf(what, sizeof what, "opencl %s bq_opencl_backward_typed n=%zu", qname, n);
+        expect(what, bq_opencl_backward_typed(q, FAKE_A, FAKE_B, BQ_F16, FAKE_A, FAKE_A, FAKE_B, n), want, needle);
         snprintf(what, sizeof what, "opencl %s bq_opencl_forward n=%zu", qname, n);
         expect(what, bq_opencl_forward(q, FAKE_A, FAKE_B, FAKE_A, FAKE_B, n), want, needle);
         snprintf(what, sizeof what, "opencl %s bq_opencl_backward n=%zu", qname, n);
@@ -99,6 +111,16 @@ static void check_arguments(const bq_quantizer *q) {
     expect("opencl_backward queue=NULL", bq_opencl_backward(q, FAKE_A, NULL, FAKE_A, FAKE_A, FAKE_B, N), BQ_E_INVALID,
            "queue is NULL");
     expect("opencl_forward y=NULL", bq_opencl_forward(q, FAKE_A, FAKE_B, FAKE_A, NULL, N), BQ_E_INVALID, "y is NULL");
+    /* The typed forms check their types first, on every backend, compiled in or not. */
+    expect("forward_typed_host y_type=9", bq_device_forward_typed_host(q, BQ_BACKEND_OPENCL, BQ_F32, x, (bq_dtype)9, out,
+                                                                        1, N),
+           BQ_E_INVALID, "not a bq_dtype");
+    expect("cuda_forward_typed identity to bits", bq_cuda_forward_typed(q, BQ_F32, FAKE_A, BQ_BIT, FAKE_B, 1, N, NULL),
+           BQ_E_UNSUPPORTED, "identity has no BQ_BIT output");
+    expect("opencl_backward_typed int8", bq_opencl_backward_typed(q, FAKE_A, FAKE_B, BQ_I8, FAKE_A, FAKE_A, FAKE_B, N),
+           BQ_E_UNSUPPORTED, "BQ_I8");
+    expect("opencl_forward_typed queue=NULL", bq_opencl_forward_typed(q, FAKE_A, NULL, BQ_F16, FAKE_A, BQ_F16, FAKE_B, 1, N),
+           BQ_E_INVALID, "queue is NULL");
     checks++;
     if (bq_backend_name(BQ_BACKEND_CUDA) == NULL || strcmp(bq_backend_name(BQ_BACKEND_OPENCL), "opencl") != 0 ||
         bq_backend_name(BQ_BACKEND_COUNT) != NULL) {
