@@ -239,3 +239,43 @@ int test_device_copy(test_device *d, void *dst, void *src, size_t bytes) {
 int test_device_finish(test_device *d) {
     return d->backend == BQ_BACKEND_CUDA ? d->api.cu.stream_sync(d->queue) : d->api.cl.finish(d->queue);
 }
+
+int test_path_choose(int argc, char **argv, const char *program, test_path *path) {
+    static const test_path paths[] = {{"cpu", TEST_PATH_CPU, BQ_BACKEND_CUDA, NULL},
+                                      {"cuda-host", TEST_PATH_HOST, BQ_BACKEND_CUDA, NULL},
+                                      {"opencl-host", TEST_PATH_HOST, BQ_BACKEND_OPENCL, NULL},
+                                      {"cuda-device", TEST_PATH_DEVICE, BQ_BACKEND_CUDA, NULL},
+                                      {"opencl-device", TEST_PATH_DEVICE, BQ_BACKEND_OPENCL, NULL}};
+    const char *wanted = argc > 1 ? argv[1] : "cpu";
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        if (strcmp(paths[i].name, wanted) != 0) continue;
+        *path = paths[i];
+        if (path->kind == TEST_PATH_CPU) return 0;
+        char name[256];
+        if (!bq_backend_compiled(path->backend)) {
+            printf("[SKIP] %s: this library was built without it\n", wanted);
+            return 77;
+        }
+        bq_status s = bq_backend_device(path->backend, name, sizeof name);
+        if (s == BQ_E_NO_DEVICE) {
+            printf("[SKIP] %s: %s\n", wanted, bq_last_error());
+            return 77;
+        }
+        if (s != BQ_OK) {
+            printf("FAIL bq_backend_device: status %d (%s)\n", (int)s, bq_last_error());
+            return 1;
+        }
+        printf("device: %s\n", name);
+        if (path->kind == TEST_PATH_DEVICE) {
+            char why[256];
+            path->device = test_device_open(path->backend, why, sizeof why);
+            if (path->device == NULL) {
+                printf("[SKIP] %s: %s\n", wanted, why);
+                return 77;
+            }
+        }
+        return 0;
+    }
+    printf("usage: %s [cpu|cuda-host|opencl-host|cuda-device|opencl-device]\n", program);
+    return 2;
+}

@@ -30,4 +30,19 @@ int test_device_download(test_device *d, void *host, void *buffer, size_t bytes)
 int test_device_copy(test_device *d, void *dst, void *src, size_t bytes); /* enqueued, not waited for */
 int test_device_finish(test_device *d);
 
+/* How a test calls the kernels, from its first argument: "cpu" (the default), "cuda-host" or "opencl-host"
+ * (the host-memory GPU entry points), "cuda-device" or "opencl-device" (device memory the test allocates on
+ * its own context and queue: device is opened). */
+typedef enum { TEST_PATH_CPU, TEST_PATH_HOST, TEST_PATH_DEVICE } test_path_kind;
+typedef struct {
+    const char *name;
+    test_path_kind kind;
+    bq_backend backend;
+    test_device *device;
+} test_path;
+
+/* Sets *path from argv; returns 0 to go on, else the exit code: 77 (skipped, with the reason printed) for a
+ * GPU path without a compiled backend or a device, 2 for an unknown path, 1 on an unexpected error. */
+int test_path_choose(int argc, char **argv, const char *program, test_path *path);
+
 #endif

@@ -105,102 +105,53 @@ static const char *variant_name = "?";
 
 /* ---- the path under test ---- */
 
-typedef enum { PATH_CPU, PATH_HOST, PATH_DEVICE } path_kind;
-static path_kind path = PATH_CPU;
-static bq_backend path_backend;
-static test_device *device;
+static test_path path; /* how the kernels are called (test_path_choose) */
 
 /* Through device memory: upload, run, download; out may alias x or g, and then so do the device buffers. */
 static bq_status call_on_device(const bq_quantizer *lib, int backward, const float *x, const float *g, float *out,
                                 size_t n) {
     size_t bytes = n * sizeof(float);
-    void *dx = test_device_alloc(device, bytes);
-    void *dg = backward ? test_device_alloc(device, bytes) : NULL;
-    void *dout = out == x ? dx : out == g ? dg : test_device_alloc(device, bytes);
+    void *dx = test_device_alloc(path.device, bytes);
+    void *dg = backward ? test_device_alloc(path.device, bytes) : NULL;
+    void *dout = out == x ? dx : out == g ? dg : test_device_alloc(path.device, bytes);
     bq_status s = BQ_E_RUNTIME;
     if (n > 0 && (dx == NULL || dout == NULL || (backward && dg == NULL))) {
         printf("FAIL cannot allocate %zu bytes on the device\n", bytes);
-    } else if (test_device_upload(device, dx, x, bytes) != 0 ||
-               (backward && test_device_upload(device, dg, g, bytes) != 0)) {
+    } else if (test_device_upload(path.device, dx, x, bytes) != 0 ||
+               (backward && test_device_upload(path.device, dg, g, bytes) != 0)) {
         printf("FAIL cannot upload %zu bytes to the device\n", bytes);
     } else {
-        void *queue = test_device_queue(device), *context = test_device_context(device);
-        if (path_backend == BQ_BACKEND_CUDA) {
+        void *queue = test_device_queue(path.device), *context = test_device_context(path.device);
+        if (path.backend == BQ_BACKEND_CUDA) {
             s = backward ? bq_cuda_backward(lib, dx, dg, dout, n, queue) : bq_cuda_forward(lib, dx, dout, n, queue);
         } else {
             s = backward ? bq_opencl_backward(lib, context, queue, dx, dg, dout, n)
                          : bq_opencl_forward(lib, context, queue, dx, dout, n);
         }
-        if (s == BQ_OK && test_device_download(device, out, dout, bytes) != 0) {
+        if (s == BQ_OK && test_device_download(path.device, out, dout, bytes) != 0) {
             printf("FAIL cannot download %zu bytes from the device\n", bytes);
             s = BQ_E_RUNTIME;
         }
     }
-    if (dout != dx && dout != dg) test_device_free(device, dout);
-    test_device_free(device, dx);
-    test_device_free(device, dg);
+    if (dout != dx && dout != dg) test_device_free(path.device, dout);
+    test_device_free(path.device, dx);
+    test_device_free(path.device, dg);
     return s;
 }
 
 static bq_status call_kernel(const bq_quantizer *lib, int backward, const float *x, const float *g, float *out,
                              size_t n) {
-    switch (path) {
-    case PATH_HOST:
-        return backward ? bq_device_backward_host(lib, path_backend, x, g, out, n)
-                        : bq_device_forward_host(lib, path_backend, x, out, n);
-    case PATH_DEVICE:
+    switch (path.kind) {
+    case TEST_PATH_HOST:
+        return backward ? bq_device_backward_host(lib, path.backend, x, g, out, n)
+                        : bq_device_forward_host(lib, path.backend, x, out, n);
+    case TEST_PATH_DEVICE:
         return call_on_device(lib, backward, x, g, out, n);
     default:
         return backward ? bq_backward(lib, x, g, out, n) : bq_forward(lib, x, out, n);
     }
 }
 
-/* Sets the path from argv; returns 0 to go on, else the exit code (77: skipped). */
-static int choose_path(int argc, char **argv) {
-    static const struct {
-        const char *name;
-        path_kind kind;
-        bq_backend backend;
-    } paths[] = {{"cpu", PATH_CPU, BQ_BACKEND_CUDA},
-                 {"cuda-host", PATH_HOST, BQ_BACKEND_CUDA},
-                 {"opencl-host", PATH_HOST, BQ_BACKEND_OPENCL},
-                 {"cuda-device", PATH_DEVICE, BQ_BACKEND_CUDA},
-                 {"opencl-device", PATH_DEVICE, BQ_BACKEND_OPENCL}};
-    const char *wanted = argc > 1 ? argv[1] : "cpu";
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        if (strcmp(paths[i].name, wanted) != 0) continue;
-        path = paths[i].kind;
-        path_backend = paths[i].backend;
-        variant_name = paths[i].name;
-        if (path == PATH_CPU) return 0;
-        char name[256];
-        if (!bq_backend_compiled(path_backend)) {
-            printf("[SKIP] %s: this library was built without it\n", wanted);
-            return 77;
-        }
-        bq_status s = bq_backend_device(path_backend, name, sizeof name);
-        if (s == BQ_E_NO_DEVICE) {
-            printf("[SKIP] %s: %s\n", wanted, bq_last_error());
-            return 77;
-        }
-        if (s != BQ_OK) {
-            printf("FAIL bq_backend_device: status %d (%s)\n", (int)s, bq_last_error());
-            return 1;
-        }
-        printf("device: %s\n", name);
-        if (path == PATH_DEVICE) {
-            char why[256];
-            device = test_device_open(path_backend, why, sizeof why);
-            if (device == NULL) {
-                printf("[SKIP] %s: %s\n", wanted, why);
-                return 77;
-            }
-        }
-        return 0;
-    }
-    printf("usage: test_conformance [cpu|cuda-host|opencl-host|cuda-device|opencl-device]\n");
-    return 2;
-}
 
 /* ---- inputs ---- */
 
@@ -543,8 +494,9 @@ static int alloc_workspace(workspace *w, size_t n) {
 }
 
 int main(int argc, char **argv) {
-    int chosen = choose_path(argc, argv);
+    int chosen = test_path_choose(argc, argv, "test_conformance", &path);
     if (chosen != 0) return chosen;
+    variant_name = path.name;
     const char *variant = NULL;
     bq_status s = bq_cpu_variant_active(&variant);
     if (s == BQ_E_UNSUPPORTED) {
@@ -555,7 +507,7 @@ int main(int argc, char **argv) {
         printf("FAIL bq_cpu_variant_active: status %d (%s)\n", (int)s, bq_last_error());
         return 1;
     }
-    if (path == PATH_CPU) variant_name = variant;
+    if (path.kind == TEST_PATH_CPU) variant_name = variant;
     const char *large_env = getenv("BITQUANT_TEST_LARGE");
     int run_large = large_env == NULL || strcmp(large_env, "0") != 0;
     printf("conformance: %s, %zu quantizers%s\n", variant_name, TEST_QUANTIZER_COUNT,
@@ -592,7 +544,7 @@ int main(int argc, char **argv) {
     }
     printf("time: %.1f s\n", (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     printf("conformance[%s]: %d passed, %d failed\n", variant_name, passed, failed);
-    test_device_close(device);
+    test_device_close(path.device);
     test_buffer_free(&w.x);
     test_buffer_free(&w.g);
     test_buffer_free(&w.out);

@@ -150,58 +150,55 @@ static void pack_reference(bq_dtype t, const float *f, void *out, size_t rows, s
 
 /* ---- the path under test ---- */
 
-typedef enum { PATH_CPU, PATH_HOST, PATH_DEVICE } path_kind;
-static path_kind path = PATH_CPU;
-static bq_backend path_backend;
-static test_device *device;
+static test_path path; /* how the kernels are called (test_path_choose) */
 static const char *path_name = "cpu";
 
 static bq_status call_forward(const bq_quantizer *q, bq_dtype xt, const void *x, bq_dtype yt, void *y, size_t rows,
                               size_t cols) {
-    if (path == PATH_CPU) return bq_forward_typed(q, xt, x, yt, y, rows, cols);
-    if (path == PATH_HOST) return bq_device_forward_typed_host(q, path_backend, xt, x, yt, y, rows, cols);
+    if (path.kind == TEST_PATH_CPU) return bq_forward_typed(q, xt, x, yt, y, rows, cols);
+    if (path.kind == TEST_PATH_HOST) return bq_device_forward_typed_host(q, path.backend, xt, x, yt, y, rows, cols);
     size_t xb = tensor_bytes(xt, rows, cols), yb = tensor_bytes(yt, rows, cols) + GUARD_BYTES;
     int in_place = x == y;
-    void *dx = test_device_alloc(device, in_place ? (xb > yb ? xb : yb) : xb);
-    void *dy = in_place ? dx : test_device_alloc(device, yb);
+    void *dx = test_device_alloc(path.device, in_place ? (xb > yb ? xb : yb) : xb);
+    void *dy = in_place ? dx : test_device_alloc(path.device, yb);
     bq_status s = BQ_E_RUNTIME;
     if (rows * cols > 0 && (dx == NULL || dy == NULL)) {
         printf("FAIL cannot allocate device memory\n");
-    } else if ((!in_place && test_device_upload(device, dy, y, yb) != 0) ||
-               test_device_upload(device, dx, x, in_place ? (xb > yb ? xb : yb) : xb) != 0) {
+    } else if ((!in_place && test_device_upload(path.device, dy, y, yb) != 0) ||
+               test_device_upload(path.device, dx, x, in_place ? (xb > yb ? xb : yb) : xb) != 0) {
         printf("FAIL cannot upload\n");
     } else {
-        void *queue = test_device_queue(device), *context = test_device_context(device);
-        s = path_backend == BQ_BACKEND_CUDA ? bq_cuda_forward_typed(q, xt, dx, yt, dy, rows, cols, queue)
+        void *queue = test_device_queue(path.device), *context = test_device_context(path.device);
+        s = path.backend == BQ_BACKEND_CUDA ? bq_cuda_forward_typed(q, xt, dx, yt, dy, rows, cols, queue)
                                             : bq_opencl_forward_typed(q, context, queue, xt, dx, yt, dy, rows, cols);
-        if (s == BQ_OK && test_device_download(device, y, dy, yb) != 0) s = BQ_E_RUNTIME;
+        if (s == BQ_OK && test_device_download(path.device, y, dy, yb) != 0) s = BQ_E_RUNTIME;
     }
-    if (!in_place) test_device_free(device, dy);
-    test_device_free(device, dx);
+    if (!in_place) test_device_free(path.device, dy);
+    test_device_free(path.device, dx);
     return s;
 }
 
 static bq_status call_backward(const bq_quantizer *q, bq_dtype t, const void *x, const void *g, void *dx, size_t n) {
-    if (path == PATH_CPU) return bq_backward_typed(q, t, x, g, dx, n);
-    if (path == PATH_HOST) return bq_device_backward_typed_host(q, path_backend, t, x, g, dx, n);
+    if (path.kind == TEST_PATH_CPU) return bq_backward_typed(q, t, x, g, dx, n);
+    if (path.kind == TEST_PATH_HOST) return bq_device_backward_typed_host(q, path.backend, t, x, g, dx, n);
     size_t bytes = n * elem_size(t) + GUARD_BYTES;
-    void *d_x = test_device_alloc(device, bytes), *d_g = test_device_alloc(device, bytes);
-    void *d_dx = dx == g ? d_g : test_device_alloc(device, bytes);
+    void *d_x = test_device_alloc(path.device, bytes), *d_g = test_device_alloc(path.device, bytes);
+    void *d_dx = dx == g ? d_g : test_device_alloc(path.device, bytes);
     bq_status s = BQ_E_RUNTIME;
     if (n > 0 && (d_x == NULL || d_g == NULL || d_dx == NULL)) {
         printf("FAIL cannot allocate device memory\n");
-    } else if (test_device_upload(device, d_x, x, bytes) != 0 || test_device_upload(device, d_g, g, bytes) != 0 ||
-               (dx != g && test_device_upload(device, d_dx, dx, bytes) != 0)) {
+    } else if (test_device_upload(path.device, d_x, x, bytes) != 0 || test_device_upload(path.device, d_g, g, bytes) != 0 ||
+               (dx != g && test_device_upload(path.device, d_dx, dx, bytes) != 0)) {
         printf("FAIL cannot upload\n");
     } else {
-        void *queue = test_device_queue(device), *context = test_device_context(device);
-        s = path_backend == BQ_BACKEND_CUDA ? bq_cuda_backward_typed(q, t, d_x, d_g, d_dx, n, queue)
+        void *queue = test_device_queue(path.device), *context = test_device_context(path.device);
+        s = path.backend == BQ_BACKEND_CUDA ? bq_cuda_backward_typed(q, t, d_x, d_g, d_dx, n, queue)
                                             : bq_opencl_backward_typed(q, context, queue, t, d_x, d_g, d_dx, n);
-        if (s == BQ_OK && test_device_download(device, dx, d_dx, bytes) != 0) s = BQ_E_RUNTIME;
+        if (s == BQ_OK && test_device_download(path.device, dx, d_dx, bytes) != 0) s = BQ_E_RUNTIME;
     }
-    if (d_dx != d_g) test_device_free(device, d_dx);
-    test_device_free(device, d_x);
-    test_device_free(device, d_g);
+    if (d_dx != d_g) test_device_free(path.device, d_dx);
+    test_device_free(path.device, d_x);
+    test_device_free(path.device, d_g);
     return s;
 }
 
@@ -273,7 +270,7 @@ static void check_forward(const test_case *c, const bq_quantizer *q, bq_dtype in
                           size_t cols, layout l, workspace *w, uint64_t seed) {
     size_t n = rows * cols;
     if (l == IN_PLACE && (out == BQ_BIT || elem_size(in) != elem_size(out))) return;
-    if (l == IN_PLACE && path == PATH_DEVICE && out != in) return;
+    if (l == IN_PLACE && path.kind == TEST_PATH_DEVICE && out != in) return;
     test_rng r = test_rng_seed(seed);
     size_t off_x = l == OFFSET ? elem_size(in) : 0, off_y = l == OFFSET ? elem_size(out) : 0;
     unsigned char *x = w->x + off_x;
@@ -341,10 +338,10 @@ static void check_backward(const test_case *c, const bq_quantizer *q, bq_dtype t
     int swish = strcmp(c->q->name, "swishsign") == 0;
     bq_status s;
     if (swish) { /* the same path's float32 result, within the spec's tolerance of the reference */
-        s = path == PATH_CPU    ? bq_backward(q, w->wide_x, w->wide_g, w->ref, n)
-            : path == PATH_HOST ? bq_device_backward_host(q, path_backend, w->wide_x, w->wide_g, w->ref, n)
+        s = path.kind == TEST_PATH_CPU    ? bq_backward(q, w->wide_x, w->wide_g, w->ref, n)
+            : path.kind == TEST_PATH_HOST ? bq_device_backward_host(q, path.backend, w->wide_x, w->wide_g, w->ref, n)
                                 : BQ_OK;
-        if (path == PATH_DEVICE) s = call_backward(q, BQ_F32, w->wide_x, w->wide_g, w->ref, n);
+        if (path.kind == TEST_PATH_DEVICE) s = call_backward(q, BQ_F32, w->wide_x, w->wide_g, w->ref, n);
     } else {
         s = ref_backward(c->q->name, &c->p, w->wide_x, w->wide_g, w->ref, n);
     }
@@ -452,18 +449,18 @@ static void run_case(const test_case *c, int large, workspace *w, uint64_t *seed
             if (!first_pair_case) continue;
             for (size_t li = 0; li < LENGTH_COUNT; li++) {
                 for (layout l = ALIGNED; l <= IN_PLACE; l++) {
-                    if (path == PATH_DEVICE && l == OFFSET) continue;
+                    if (path.kind == TEST_PATH_DEVICE && l == OFFSET) continue;
                     check_forward(c, q, in, out, 1, LENGTHS[li], l, w, ++*seed);
                 }
             }
             for (size_t si = 0; si < SHAPE_COUNT; si++)
-                check_forward(c, q, in, out, SHAPES[si][0], SHAPES[si][1], path == PATH_DEVICE ? ALIGNED : OFFSET, w,
+                check_forward(c, q, in, out, SHAPES[si][0], SHAPES[si][1], path.kind == TEST_PATH_DEVICE ? ALIGNED : OFFSET, w,
                               ++*seed);
             if (large) check_forward(c, q, in, out, 1, LARGE_LENGTH, ALIGNED, w, ++*seed);
         }
         for (size_t li = 0; li < LENGTH_COUNT; li++) {
             for (layout l = ALIGNED; l <= IN_PLACE; l++) {
-                if (path == PATH_DEVICE && l == OFFSET) continue;
+                if (path.kind == TEST_PATH_DEVICE && l == OFFSET) continue;
                 check_backward(c, q, in, LENGTHS[li], l, w, ++*seed);
             }
         }
@@ -538,45 +535,6 @@ static void check_errors(void) {
 
 /* ---- main ---- */
 
-static int choose_path(int argc, char **argv) {
-    static const struct {
-        const char *name;
-        path_kind kind;
-        bq_backend backend;
-    } paths[] = {{"cpu", PATH_CPU, BQ_BACKEND_CUDA},
-                 {"cuda-host", PATH_HOST, BQ_BACKEND_CUDA},
-                 {"opencl-host", PATH_HOST, BQ_BACKEND_OPENCL},
-                 {"cuda-device", PATH_DEVICE, BQ_BACKEND_CUDA},
-                 {"opencl-device", PATH_DEVICE, BQ_BACKEND_OPENCL}};
-    const char *wanted = argc > 1 ? argv[1] : "cpu";
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        if (strcmp(paths[i].name, wanted) != 0) continue;
-        path = paths[i].kind;
-        path_backend = paths[i].backend;
-        path_name = paths[i].name;
-        if (path == PATH_CPU) return 0;
-        char name[256];
-        if (!bq_backend_compiled(path_backend)) {
-            printf("[SKIP] %s: this library was built without it\n", wanted);
-            return 77;
-        }
-        if (bq_backend_device(path_backend, name, sizeof name) != BQ_OK) {
-            printf("[SKIP] %s: %s\n", wanted, bq_last_error());
-            return 77;
-        }
-        if (path == PATH_DEVICE) {
-            char why[256];
-            device = test_device_open(path_backend, why, sizeof why);
-            if (device == NULL) {
-                printf("[SKIP] %s: %s\n", wanted, why);
-                return 77;
-            }
-        }
-        return 0;
-    }
-    printf("usage: test_typed [cpu|cuda-host|opencl-host|cuda-device|opencl-device]\n");
-    return 2;
-}
 
 /* The reference conversions themselves, on values whose results the IEEE definitions fix. */
 static void check_conversions(void) {
@@ -620,14 +578,15 @@ static void check_conversions(void) {
 }
 
 int main(int argc, char **argv) {
-    int chosen = choose_path(argc, argv);
+    int chosen = test_path_choose(argc, argv, "test_typed", &path);
     if (chosen != 0) return chosen;
+    path_name = path.name;
     const char *variant = NULL;
     if (bq_cpu_variant_active(&variant) != BQ_OK) {
         printf("[SKIP] %s\n", bq_last_error());
         return 77;
     }
-    if (path == PATH_CPU) path_name = variant;
+    if (path.kind == TEST_PATH_CPU) path_name = variant;
     const char *large_env = getenv("BITQUANT_TEST_LARGE");
     int large = large_env == NULL || strcmp(large_env, "0") != 0;
     size_t most = LARGE_LENGTH > 12000 * 33 ? LARGE_LENGTH : 12000 * 33;
@@ -648,9 +607,9 @@ int main(int argc, char **argv) {
         for (size_t ci = 0; ci < count; ci++)
             run_case(&cases[ci], large && ci == 0, &w, &seed);
     }
-    if (path == PATH_CPU) check_errors();
+    if (path.kind == TEST_PATH_CPU) check_errors();
     printf("typed[%s]: %d passed, %d failed\n", path_name, passed, failed);
-    test_device_close(device);
+    test_device_close(path.device);
     free(w.x), free(w.g), free(w.out), free(w.want), free(w.wide_x), free(w.wide_g), free(w.ref);
     return failed == 0 ? 0 : 1;
 }
