@@ -430,8 +430,10 @@ static int has_output(const test_case *c, bq_dtype out) {
 static const size_t LENGTHS[] = {0, 1, 7, 31, 32, 33, 63, 64, 65, 1023, 1025};
 #define LENGTH_COUNT (sizeof LENGTHS / sizeof LENGTHS[0])
 #define LARGE_LENGTH ((size_t)2000003)
-static const size_t SHAPES[][2] = {{3, 1},  {5, 3},  {4, 16}, {3, 33},  {7, 63},    {2, 64},
-                                   {3, 128}, {9, 65}, {2, 1025}, {3, 2500}, {12000, 33}};
+/* Rows x cols: Larq Compute Engine's bitpack widths (1, 3, 16, 32, 33, 63, 64, 128), longer rows, a row
+ * longer than the chunked tests' chunks, and enough rows for the parallel path of blocks of rows. */
+static const size_t SHAPES[][2] = {{3, 1},  {5, 3},   {4, 16},   {4, 32},   {3, 33},    {7, 63},
+                                   {2, 64}, {3, 128}, {9, 65},   {2, 1025}, {3, 2500},  {12000, 33}};
 #define SHAPE_COUNT (sizeof SHAPES / sizeof SHAPES[0])
 
 static void run_case(const test_case *c, int large, workspace *w, uint64_t *seed) {
