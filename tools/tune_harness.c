@@ -22,15 +22,6 @@
 #include "timing.h"
 
 typedef struct {
-    const char *family, *signature;
-} family_row;
-
-static const family_row FAMILIES[] = {
-#define BQ_FAMILY(family, signature, types) {#family, #signature},
-#include "kernels.def"
-};
-
-typedef struct {
     const char *name, *forward, *backward;
     bq_mapping mapping;
 } quantizer_row;
@@ -47,11 +38,6 @@ static const size_t CHECK_LENGTHS[] = {0,  1,  2,   3,   5,    7,    8,    9,   
 /* The count kernel applies from 512 elements per level (runtime/weightdorefa.c). */
 static const size_t COUNT_LENGTHS[] = {8191, 8192, 100003, 600001};
 
-/* A candidate: its _argv entry point (float32 in and out). */
-typedef struct {
-    bq_kernel_fn fn;
-} candidate;
-
 static uint32_t max_bits(const float *x, size_t n) {
     uint32_t best = 0;
     for (size_t i = 0; i < n; i++) {
@@ -66,8 +52,8 @@ static uint32_t max_bits(const float *x, size_t n) {
 /* One call of the candidate on x (and g) into out, as its signature takes it, through the library's executor
  * (on the calling thread's CPU, in chunks of at most 2^28 elements). */
 typedef struct {
-    const char *signature;
-    candidate fn;
+    bq_signature signature;
+    bq_kernel_fn fn; /* the candidate's _argv entry point (float32 in and out) */
     float p0, p1;
     const float *thresholds;
     int levels;
@@ -76,21 +62,21 @@ typedef struct {
 static int run(const call *c, const float *x, const float *g, float *out, size_t n, uint32_t *bits) {
     const bq_place place = {NULL, NULL, NULL, NULL, (size_t)1 << 28};
     bq_value values[BQ_MAX_ARGS] = {{.host = x}};
-    bq_signature signature;
-    if (strcmp(c->signature, "MAP") == 0) {
-        signature = BQ_SIGNATURE_MAP;
+    switch (c->signature) {
+    case BQ_SIGNATURE_MAP:
         values[1].f = c->p0, values[2].f = c->p1, values[3].host = out;
-    } else if (strcmp(c->signature, "GRAD") == 0) {
-        signature = BQ_SIGNATURE_GRAD;
+        break;
+    case BQ_SIGNATURE_GRAD:
         values[1].host = g, values[2].f = c->p0, values[3].f = c->p1, values[4].host = out;
-    } else if (strcmp(c->signature, "COUNT") == 0) {
-        signature = BQ_SIGNATURES;
+        break;
+    case BQ_SIGNATURE_COUNT:
         values[1].host = c->thresholds, values[2].i = c->levels, values[3].host = out;
-    } else {
-        signature = BQ_SIGNATURE_ABSMAX;
+        break;
+    default: /* ABSMAX */
         values[1].host = bits;
+        break;
     }
-    return bq_execute_kernel(&place, c->fn.fn, signature, BQ_F32, BQ_F32, values, 1, n) == BQ_OK ? 0 : 1;
+    return bq_execute_kernel(&place, c->fn, c->signature, BQ_F32, BQ_F32, values, 1, n) == BQ_OK ? 0 : 1;
 }
 
 /* Edge values and random ones of every scale, deterministic per length. */
@@ -132,9 +118,9 @@ static int param_sets(const quantizer_row *q, bq_params out[4]) {
     return count;
 }
 
-static void check_elementwise(const char *family, const char *signature, candidate fn, float *x, float *g, float *out,
-                              float *ref) {
-    int backward = strcmp(signature, "GRAD") == 0;
+static void check_elementwise(const char *family, bq_signature signature, bq_kernel_fn fn, float *x, float *g,
+                              float *out, float *ref) {
+    int backward = signature == BQ_SIGNATURE_GRAD;
     for (size_t qi = 0; qi < QUANTIZER_COUNT; qi++) {
         const quantizer_row *q = &QUANTIZERS[qi];
         if (strcmp(backward ? q->backward : q->forward, family) != 0) continue;
@@ -188,7 +174,7 @@ static float weightdorefa_inputs(float *x, float *g, size_t n) {
 
 /* WeightDoReFa's estimate kernel (5 to 10 bits): every output it does not leave open (the marker 2) must be
  * the spec's; the runtime computes the open ones. */
-static void check_estimate(candidate fn, float *x, float *g, float *out, float *ref) {
+static void check_estimate(bq_kernel_fn fn, float *x, float *g, float *out, float *ref) {
     for (int bits = 5; bits <= 10; bits++) {
         bq_params p;
         bq_params_init(&p);
@@ -197,7 +183,7 @@ static void check_estimate(candidate fn, float *x, float *g, float *out, float *
             size_t n = CHECK_LENGTHS[li];
             float m = bq_weightdorefa_m(weightdorefa_inputs(x, g, n));
             if (n == 0 || !(m > 0.0f)) continue;
-            call c = {"MAP", fn, (float)((1 << bits) - 1), m, NULL, 0};
+            call c = {BQ_SIGNATURE_MAP, fn, (float)((1 << bits) - 1), m, NULL, 0};
             ref_forward("weightdorefa", &p, x, ref, n);
             if (run(&c, x, g, out, n, NULL) != 0) report("kernel error", n, 0, 0.0f, 0.0f, 0.0f);
             for (size_t i = 0; i < n && mismatches == 0; i++) {
@@ -208,19 +194,19 @@ static void check_estimate(candidate fn, float *x, float *g, float *out, float *
     }
 }
 
-static void check_absmax(candidate fn, float *x, float *g) {
+static void check_absmax(bq_kernel_fn fn, float *x, float *g) {
     for (size_t li = 0; li < sizeof CHECK_LENGTHS / sizeof CHECK_LENGTHS[0]; li++) {
         size_t n = CHECK_LENGTHS[li] > 0 ? CHECK_LENGTHS[li] : 1;
         make_inputs(x, g, n);
         uint32_t bits = 0;
-        call c = {"ABSMAX", fn, 0, 0, NULL, 0};
+        call c = {BQ_SIGNATURE_ABSMAX, fn, 0, 0, NULL, 0};
         if (run(&c, x, g, NULL, n, &bits) != 0 || bits != max_bits(x, n)) {
             report("absmax", n, 0, 0.0f, (float)bits, (float)max_bits(x, n));
         }
     }
 }
 
-static void check_count(candidate fn, float *x, float *g, float *out, float *ref) {
+static void check_count(bq_kernel_fn fn, float *x, float *g, float *out, float *ref) {
     for (int bits = 1; bits <= 4; bits++) {
         bq_params p;
         bq_params_init(&p);
@@ -230,7 +216,7 @@ static void check_count(candidate fn, float *x, float *g, float *out, float *ref
             float thresholds[BQ_TABLE_LENGTH], absmax = weightdorefa_inputs(x, g, n);
             float levels = (float)((1 << bits) - 1);
             if (!bq_weightdorefa_count_plan(absmax, levels, n, thresholds)) continue;
-            call c = {"COUNT", fn, 0, 0, thresholds, (int)levels};
+            call c = {BQ_SIGNATURE_COUNT, fn, 0, 0, thresholds, (int)levels};
             ref_forward("weightdorefa", &p, x, ref, n);
             if (run(&c, x, g, out, n, NULL) != 0) {
                 report("kernel error", n, 0, 0.0f, 0.0f, 0.0f);
@@ -250,7 +236,7 @@ static void check_count(candidate fn, float *x, float *g, float *out, float *ref
  * specializes on threshold > 0 and a schedule must not win on one path by losing on the other. */
 static void run_timed(const call *c, const float *x, const float *g, float *out, size_t n, uint32_t *bits) {
     run(c, x, g, out, n, bits);
-    if (strcmp(c->signature, "GRAD") == 0) {
+    if (c->signature == BQ_SIGNATURE_GRAD) {
         call cancel = *c;
         cancel.p1 = 1.0f;
         run(&cancel, x, g, out, n, bits);
@@ -285,7 +271,7 @@ static void timing_inputs(float *x, float *g, size_t n) {
 }
 
 /* Candidate against baseline at n, on representative inputs; prints one "time" line. */
-static void compare_at(const char *family, const char *signature, candidate cand, candidate base, size_t n,
+static void compare_at(const char *family, bq_signature signature, bq_kernel_fn cand, bq_kernel_fn base, size_t n,
                        int samples) {
     float *x = malloc(n * sizeof *x), *g = malloc(n * sizeof *g), *out = malloc(n * sizeof *out);
     float thresholds[BQ_TABLE_LENGTH];
@@ -335,16 +321,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bq_tune_harness FAMILY THREADS SAMPLES CANDIDATE SYMBOL BASELINE SYMBOL N...\n");
         return 2;
     }
-    const char *family = argv[1], *signature = NULL;
-    for (size_t i = 0; i < sizeof FAMILIES / sizeof FAMILIES[0]; i++) {
-        if (strcmp(FAMILIES[i].family, family) == 0) signature = FAMILIES[i].signature;
-    }
-    if (signature == NULL) {
+    const char *family = argv[1];
+    size_t index = 0;
+    while (index < BQ_FAMILY_COUNT && strcmp(bq_family_names[index], family) != 0)
+        index++;
+    if (index == BQ_FAMILY_COUNT) {
         fprintf(stderr, "bq_tune_harness: no kernel family %s\n", family);
         return 2;
     }
-    candidate fn = {(bq_kernel_fn)load(argv[4], argv[5])}, base = {(bq_kernel_fn)load(argv[6], argv[7])};
-    if (fn.fn == NULL || base.fn == NULL) return 2;
+    bq_signature signature = bq_family_signatures[index];
+    bq_kernel_fn fn = (bq_kernel_fn)load(argv[4], argv[5]), base = (bq_kernel_fn)load(argv[6], argv[7]);
+    if (fn == NULL || base == NULL) return 2;
     bq_install_halide_error_handler();
     halide_set_num_threads(atoi(argv[2]));
     int samples = atoi(argv[3]);
@@ -353,11 +340,11 @@ int main(int argc, char **argv) {
     float *x = malloc(most * sizeof *x), *g = malloc(most * sizeof *g);
     float *out = malloc(most * sizeof *out), *ref = malloc(most * sizeof *ref);
     if (x == NULL || g == NULL || out == NULL || ref == NULL) return 2;
-    if (strcmp(signature, "ABSMAX") == 0) {
+    if (signature == BQ_SIGNATURE_ABSMAX) {
         check_absmax(fn, x, g);
     } else if (strcmp(family, "weightdorefa_estimate") == 0) {
         check_estimate(fn, x, g, out, ref);
-    } else if (strcmp(signature, "COUNT") == 0) {
+    } else if (signature == BQ_SIGNATURE_COUNT) {
         check_count(fn, x, g, out, ref);
     } else {
         check_elementwise(family, signature, fn, x, g, out, ref);
