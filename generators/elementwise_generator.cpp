@@ -20,16 +20,17 @@ template <typename Derived> class TypedGenerator : public ScheduledGenerator<Der
   protected:
     Element in() const { return element_named(in_type); }
     Element out() const { return element_named(out_type); }
-    Type in_storage() const { return storage_type(in()); }
-    Type out_storage() const { return storage_type(out()); }
-    // Arrays are columns x rows where the output is bit-packed, else 1-D.
-    int dimensions() const { return out() == Element::B1 ? 2 : 1; }
+    // For configure(): a buffer of elements e, columns x rows where the output is bit-packed, else 1-D.
+    template <typename B> void set_storage(B &buffer, Element e) const {
+        buffer.set_type(storage_type(e));
+        buffer.set_dimensions(out() == Element::B1 ? 2 : 1);
+    }
     Expr widen_in(const Expr &stored) const { return widen(stored, in(), this->get_target()); }
     Expr narrow_out(const Expr &v) const { return narrow(v, out(), this->get_target()); }
 };
 
 // MAP: y(i) = f(x(i); p0, p1). The derived class supplies quantize() and, optionally, the conditions on
-// p0/p1 worth a specialized loop. x and y are of the types the build gives (x.type, y.type: kernels.def's
+// p0/p1 worth a specialized loop. x and y are of the types the build gives (in_type, out_type: kernels.def's
 // type pairs): x is widened exactly to float32, quantize() runs in float32, and its result is rounded once to
 // y's type. A b1 y is the bit-packed output (BIT, uint32 words): both buffers are then 2-D, columns x rows, and word
 // w of row r holds, LSB first, whether the outputs of columns 32 w .. 32 w + 31 are -1 (padding bits 0).
@@ -41,10 +42,8 @@ template <typename Derived> class MapGenerator : public TypedGenerator<Derived> 
     GeneratorOutput<Buffer<void>> y{"y"};
 
     void configure() {
-        x.set_type(this->in_storage());
-        x.set_dimensions(this->dimensions());
-        y.set_type(this->out_storage());
-        y.set_dimensions(this->dimensions());
+        this->set_storage(x, this->in());
+        this->set_storage(y, this->out());
     }
 
     void generate() {
@@ -173,10 +172,8 @@ class WeightDoReFaCount : public TypedGenerator<WeightDoReFaCount> {
     GeneratorOutput<Buffer<void>> y{"y"};
 
     void configure() {
-        x.set_type(in_storage());
-        x.set_dimensions(1);
-        y.set_type(out_storage());
-        y.set_dimensions(1);
+        set_storage(x, in());
+        set_storage(y, out());
     }
 
     void generate() {
@@ -210,12 +207,9 @@ template <typename Derived> class GradGenerator : public TypedGenerator<Derived>
     GeneratorOutput<Buffer<void>> dx{"dx"};
 
     void configure() {
-        for (auto *buffer : {&x, &g}) {
-            buffer->set_type(this->in_storage());
-            buffer->set_dimensions(1);
-        }
-        dx.set_type(this->out_storage());
-        dx.set_dimensions(1);
+        this->set_storage(x, this->in());
+        this->set_storage(g, this->in());
+        this->set_storage(dx, this->out());
     }
 
     void generate() {
@@ -277,10 +271,7 @@ class AbsMax : public TypedGenerator<AbsMax> {
     GeneratorInput<Buffer<void>> x{"x"}; // of any float type (in_type), widened to float32
     GeneratorOutput<Buffer<uint32_t, 0>> bits{"bits"};
 
-    void configure() {
-        x.set_type(in_storage());
-        x.set_dimensions(1);
-    }
+    void configure() { set_storage(x, in()); }
 
     void generate() {
         const Target target = get_target();

@@ -64,10 +64,7 @@ void bq_destroy(bq_quantizer *q) { free(q); }
 
 static int is_float(bq_dtype t) { return t == BQ_F32 || t == BQ_F16 || t == BQ_BF16; }
 
-static const char *type_name(bq_dtype t) {
-    static const char *const names[BQ_DTYPE_COUNT] = {"BQ_F32", "BQ_F16", "BQ_BF16", "BQ_I8", "BQ_BIT"};
-    return names[t];
-}
+static const char *type_name(bq_dtype t) { return bq_dtypes[t].name; }
 
 /* The family that computes q's forward into out_type, or BQ_FAMILY_COUNT after setting the message. */
 static bq_family forward_family(const char *fn, const bq_quantizer *q, bq_dtype x_type, bq_dtype y_type) {

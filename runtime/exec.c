@@ -15,7 +15,7 @@
 
 const bq_dtype_info bq_dtypes[BQ_DTYPE_COUNT] = {
 #define BQ_DTYPE(name, spelling, halide_type, unit_bytes, unit_elements)                                              \
-    [BQ_##name] = {#spelling, BQ_HALIDE_##halide_type, unit_bytes, unit_elements, unit_elements == 32 ? 5 : 0},
+    [BQ_##name] = {"BQ_" #name, #spelling, BQ_HALIDE_##halide_type, unit_bytes, unit_elements, unit_elements == 32 ? 5 : 0},
 #include "kernels.def"
 };
 
@@ -191,7 +191,7 @@ static int run_piece(const shape *sh, bq_kernel_fn fn, const piece *p, bq_call_c
             break;
         }
         case BQ_ROLE_RESULT:
-            describe(&s->buf, s->dim, 0, &s->result, &bq_dtypes[BQ_BIT]);
+            describe(&s->buf, s->dim, 0, &s->result, &bq_dtypes[BQ_BIT]); /* a uint32, as BIT's words are */
             s->output = s->bound = 1;
             args[a + 1] = &s->buf;
             break;

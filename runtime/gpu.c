@@ -82,16 +82,23 @@ static bq_status gpu_place(const char *fn, bq_backend backend, bq_place *place) 
     return BQ_OK;
 }
 
-static bq_value host(const void *p) { return (bq_value){.host = p}; }
-static bq_value device(const void *p) { return (bq_value){.device = (uint64_t)(uintptr_t)p}; }
-
 /* The three ways in: host memory on the default device, CUDA pointers on the caller's context and stream,
  * cl_mem buffers on the caller's context and queue. */
 typedef enum { ON_HOST, ON_CUDA, ON_OPENCL } memory;
 
+/* An array argument: host memory, or a device handle (a CUdeviceptr or cl_mem). */
+static bq_value array(memory where, const void *p) {
+    return where == ON_HOST ? (bq_value){.host = p} : (bq_value){.device = (uint64_t)(uintptr_t)p};
+}
+
+/* The OpenCL entry points' first check, before their data's: a NULL context or queue. */
+static bq_status check_handles(const char *fn, memory where, const void *context, const void *queue) {
+    if (where != ON_OPENCL || (context != NULL && queue != NULL)) return BQ_OK;
+    return bq_fail(BQ_E_INVALID, "%s: %s is NULL", fn, context == NULL ? "context" : "queue");
+}
+
 static bq_status enter(const char *fn, memory where, bq_backend backend, void *context, void *queue, bq_place *place) {
-    bq_status status = gpu_place(fn, where == ON_CUDA ? BQ_BACKEND_CUDA : where == ON_OPENCL ? BQ_BACKEND_OPENCL : backend,
-                                 place);
+    bq_status status = gpu_place(fn, backend, place);
     if (status != BQ_OK) return status;
     if (where == ON_HOST) return place->gpu->device->default_device(&place->context, &place->queue, NULL, 0);
     if (where == ON_CUDA) {
@@ -106,31 +113,25 @@ static bq_status enter(const char *fn, memory where, bq_backend backend, void *c
 static bq_status forward(const char *fn, memory where, const bq_quantizer *q, bq_backend backend, void *context,
                          void *queue, bq_dtype x_type, const void *x, bq_dtype y_type, void *y, size_t rows,
                          size_t cols) {
-    if (where == ON_OPENCL && (context == NULL || queue == NULL)) {
-        return bq_fail(BQ_E_INVALID, "%s: %s is NULL", fn, context == NULL ? "context" : "queue");
-    }
     bq_family family;
-    bq_status status = bq_check_forward(fn, q, x_type, x, y_type, y, rows, cols, &family);
+    bq_status status = check_handles(fn, where, context, queue);
+    if (status == BQ_OK) status = bq_check_forward(fn, q, x_type, x, y_type, y, rows, cols, &family);
     if (status != BQ_OK) return status;
     bq_place place;
     status = enter(fn, where, backend, context, queue, &place);
     if (status != BQ_OK || rows * cols == 0) return status;
-    bq_value xv = where == ON_HOST ? host(x) : device(x), yv = where == ON_HOST ? host(y) : device(y);
-    return bq_run_forward(&place, q, family, x_type, xv, y_type, yv, rows, cols);
+    return bq_run_forward(&place, q, family, x_type, array(where, x), y_type, array(where, y), rows, cols);
 }
 
 static bq_status backward(const char *fn, memory where, const bq_quantizer *q, bq_backend backend, void *context,
                           void *queue, bq_dtype type, const void *x, const void *g, void *dx, size_t n) {
-    if (where == ON_OPENCL && (context == NULL || queue == NULL)) {
-        return bq_fail(BQ_E_INVALID, "%s: %s is NULL", fn, context == NULL ? "context" : "queue");
-    }
-    bq_status status = bq_check_backward(fn, q, type, x, g, dx, n);
+    bq_status status = check_handles(fn, where, context, queue);
+    if (status == BQ_OK) status = bq_check_backward(fn, q, type, x, g, dx, n);
     if (status != BQ_OK) return status;
     bq_place place;
     status = enter(fn, where, backend, context, queue, &place);
     if (status != BQ_OK || n == 0) return status;
-    if (where == ON_HOST) return bq_run_backward(&place, q, type, host(x), host(g), host(dx), n);
-    return bq_run_backward(&place, q, type, device(x), device(g), device(dx), n);
+    return bq_run_backward(&place, q, type, array(where, x), array(where, g), array(where, dx), n);
 }
 
 bq_status bq_device_forward_host(const bq_quantizer *q, bq_backend backend, const float *x, float *y, size_t n) {

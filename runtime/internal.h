@@ -22,7 +22,7 @@ typedef enum {
  * size, and how many elements it holds (32 for BIT). */
 #define BQ_DTYPE_COUNT 5
 typedef struct {
-    const char *spelling;
+    const char *name, *spelling; /* "BQ_F16", "f16" */
     uint8_t code, bits; /* halide_type_code_t and bits of the stored unit */
     size_t unit_bytes, unit_elements;
     unsigned unit_shift; /* log2(unit_elements): 1 or 32 */

@@ -353,9 +353,8 @@ static int fill_halves(buffers *b) {
 /* One result, as a table row or a JSON object; `where` is the CPU variant or the GPU backend, threads 0 for
  * a GPU. */
 static void print_row(const bench_options *o, const char *where, const char *schedule, const bench_case *c, size_t n,
-                      int threads, const paired_times *t, traffic_shape shape, const char *roof_name,
-                      double reference_seconds, int *first) {
-    (void)shape;
+                      int threads, const paired_times *t, const char *roof_name, double reference_seconds,
+                      int *first) {
     double bytes = bytes_of(c, n);
     double gbps = bytes / t->kernel * 1e-9, roof_gbps = bytes / t->roofline * 1e-9;
     double vs_c = reference_seconds > 0 ? reference_seconds / t->kernel : NAN;
@@ -441,7 +440,7 @@ static int bench_gpus(const bench_options *o, bench_case *cases, int case_count,
                         bq_last_error());
                 break;
             }
-            print_row(o, bq_backend_name(backend), "hand", c, b->n, 0, &t, shape, "device copy", reference_seconds[ci],
+            print_row(o, bq_backend_name(backend), "hand", c, b->n, 0, &t, "device copy", reference_seconds[ci],
                       first);
         }
         test_device_free(dev, d.x);
@@ -533,7 +532,7 @@ static int cmd_bench(const bench_options *o) {
                     bq_destroy(q);
                     return 1;
                 }
-                print_row(o, active, "hand", c, n, threads, &t, shape, roofline_name(shape), reference_seconds[ci],
+                print_row(o, active, "hand", c, n, threads, &t, roofline_name(shape), reference_seconds[ci],
                           &first);
                 /* Halide's autoschedulers beside the hand schedule, for the quantizer their family is named after. */
                 const bq_autoscheduled_kernel *k;
@@ -549,7 +548,7 @@ static int cmd_bench(const bench_options *o) {
                         bq_destroy(q);
                         return 1;
                     }
-                    print_row(o, active, k->scheduler, c, n, threads, &t, shape, roofline_name(shape),
+                    print_row(o, active, k->scheduler, c, n, threads, &t, roofline_name(shape),
                               reference_seconds[ci], &first);
                 }
                 bq_destroy(q);
