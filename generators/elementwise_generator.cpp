@@ -2,6 +2,8 @@
 // spec states them. Schedules come from schedules/, their parameters from the build (schedules/*.sched).
 #include "Halide.h"
 
+#include <functional>
+
 #include "../schedules/elementwise_schedule.h"
 #include "quantize_math.h"
 
@@ -29,99 +31,39 @@ template <typename Derived> class TypedGenerator : public ScheduledGenerator<Der
     Expr narrow_out(const Expr &v) const { return narrow(v, out(), this->get_target()); }
 };
 
-// MAP: y(i) = f(x(i); p0, p1). The derived class supplies quantize() and, optionally, the conditions on
-// p0/p1 worth a specialized loop. x and y are of the types the build gives (in_type, out_type: kernels.def's
-// type pairs): x is widened exactly to float32, quantize() runs in float32, and its result is rounded once to
-// y's type. A b1 y is the bit-packed output (BIT, uint32 words): both buffers are then 2-D, columns x rows, and word
-// w of row r holds, LSB first, whether the outputs of columns 32 w .. 32 w + 31 are -1 (padding bits 0).
-template <typename Derived> class MapGenerator : public TypedGenerator<Derived> {
-  public:
-    GeneratorInput<Buffer<void>> x{"x"};
-    GeneratorInput<float> p0{"p0"};
-    GeneratorInput<float> p1{"p1"};
-    GeneratorOutput<Buffer<void>> y{"y"};
-
-    void configure() {
-        this->set_storage(x, this->in());
-        this->set_storage(y, this->out());
-    }
-
-    void generate() {
-        auto *self = static_cast<Derived *>(this);
-        if (this->out() == Element::B1) {
-            generate_packed(self);
-            return;
-        }
-        Var i("i");
-        y(i) = this->narrow_out(self->quantize(this->widen_in(x(i))));
-        const std::string autoscheduler = this->autoschedule;
-        if (autoscheduler.empty()) {
-            schedule_elementwise(y, i, x.dim(0).extent(), self->specializations(), this->schedule(),
-                                 this->get_target());
-            return;
-        }
-        x.set_estimates({{0, this->n_estimate}});
-        p0.set_estimate(1.0f);
-        p1.set_estimate(1.0f);
-        y.set_estimates({{0, this->n_estimate}});
-        autoschedule_elementwise(y, i, x.dim(0).extent(), autoscheduler, this->autoschedule_parallelism,
-                                 this->schedule(), this->get_target());
-    }
-
-    std::vector<Expr> specializations() const { return {}; }
-    // Whether quantize(v) is -1: the bit of the packed output.
-    Expr negative(const Expr &v) const { return static_cast<const Derived *>(this)->quantize(v) < 0.0f; }
-
-  private:
-    // bits(b, w, r): bit b of the word, 1 << b where the output of column 32 w + b is -1 (false past the end
-    // of the row: the clamp keeps the read in bounds, and loop partitioning keeps both out of the steady
-    // state). word(w, r) sums them (the bits are disjoint, so the sum is their OR), which a vectorized
-    // reduction over the 32 bits computes: one compare per vector of x, then a horizontal add.
-    void generate_packed(Derived *self) {
-        Var b("b"), w("w"), r("r");
-        Expr cols = x.dim(0).extent();
-        Expr c = w * 32 + b;
-        Expr v = this->widen_in(x(clamp(likely(c), 0, cols - 1), r));
-        Func bits("bits"), word("word");
-        bits(b, w, r) = select(likely(c < cols) && self->negative(v), u32(1) << cast<uint32_t>(b), u32(0));
-        RDom rb(0, 32, "rb");
-        word(w, r) = u32(0);
-        word(w, r) += bits(rb, w, r);
-        y(w, r) = word(w, r);
-        schedule_packed({y, word, bits, w, r, b, rb}, (cols + 31) / 32, x.dim(1).extent(), self->specializations(),
-                        this->schedule(), this->get_target());
-    }
+// The quantizers of the MAP families: quantize(v, p0, p1) in float32 (v is x widened), the conditions on p0/p1
+// worth a specialized loop, and negative(v, p0, p1), whether the output is -1 (the bit of a packed output).
+template <typename Q> struct Quantizer {
+    static std::vector<Expr> specializations(const Expr &, const Expr &) { return {}; }
+    static Expr negative(const Expr &v, const Expr &p0, const Expr &p1) { return Q::quantize(v, p0, p1) < 0.0f; }
 };
 
-class Copy : public MapGenerator<Copy> {
-  public:
-    Expr quantize(const Expr &v) const { return v; }
+struct Copy : Quantizer<Copy> {
+    static Expr quantize(const Expr &v, const Expr &, const Expr &) { return v; }
 };
 
-class Sign : public MapGenerator<Sign> {
-  public:
-    Expr quantize(const Expr &v) const { return sign_pm1(v); }
-    Expr negative(const Expr &v) const { return v < 0.0f; }
+struct Sign : Quantizer<Sign> {
+    static Expr quantize(const Expr &v, const Expr &, const Expr &) { return sign_pm1(v); }
+    static Expr negative(const Expr &v, const Expr &, const Expr &) { return v < 0.0f; }
 };
 
 // SteHeaviside forward: 0, -0 and NaN give -1 (spec section 2).
-class Heaviside : public MapGenerator<Heaviside> {
-  public:
-    Expr quantize(const Expr &v) const { return select(v > 0.0f, 1.0f, -1.0f); }
-    Expr negative(const Expr &v) const { return !(v > 0.0f); }
+struct Heaviside : Quantizer<Heaviside> {
+    static Expr quantize(const Expr &v, const Expr &, const Expr &) { return select(v > 0.0f, 1.0f, -1.0f); }
+    static Expr negative(const Expr &v, const Expr &, const Expr &) { return !(v > 0.0f); }
 };
 
 // InputDoReFa forward, p0 = L = 2^bits - 1: round_half_even(clamp(x, 0, 1) * L) / L.
-class InputDoReFa : public MapGenerator<InputDoReFa> {
-  public:
-    Expr quantize(const Expr &v) const { return round(clamp_keep_nan(v, 0.0f, 1.0f) * p0) / p0; }
+struct InputDoReFa : Quantizer<InputDoReFa> {
+    static Expr quantize(const Expr &v, const Expr &p0, const Expr &) {
+        return round(clamp_keep_nan(v, 0.0f, 1.0f) * p0) / p0;
+    }
 };
 
 // WeightDoReFa's elementwise stage, p0 = L, p1 = max|x| over the whole tensor (NaN if any x is NaN).
 // max|tanh(x)| = tanh(max|x|) because tanh is monotonic, so the global M needs no second tanh pass.
-class WeightDoReFa : public MapGenerator<WeightDoReFa> {
-  public:
-    Expr quantize(const Expr &v) const {
+struct WeightDoReFa : Quantizer<WeightDoReFa> {
+    static Expr quantize(const Expr &v, const Expr &p0, const Expr &p1) {
         Expr m = tanh_f32(p1);
         Expr u = tanh_f32(v) / (2.0f * m) + 0.5f;
         return 2.0f * (round(u * p0) / p0) - 1.0f;
@@ -133,10 +75,9 @@ class WeightDoReFa : public MapGenerator<WeightDoReFa> {
 // below 4e-7. The estimate of u L is then within L (2e-7 / M + 1e-6) + 1e-5 of the exact one (rounding of
 // the other steps included), so it rounds to the same level unless it lies that close to a rounding
 // boundary. Such elements (about 5e-4 of them at 8 bits and M near 1) get the marker value 2, outside
-// [-1, 1], and the runtime computes them exactly (runtime/run.c): a float tanh replaces a double one.
-class WeightDoReFaEstimate : public MapGenerator<WeightDoReFaEstimate> {
-  public:
-    Expr quantize(const Expr &v) const {
+// [-1, 1], and the runtime computes them exactly (runtime/weightdorefa.c): a float tanh replaces a double one.
+struct WeightDoReFaEstimate : Quantizer<WeightDoReFaEstimate> {
+    static Expr quantize(const Expr &v, const Expr &p0, const Expr &p1) {
         // min(|x|, 22) as an integer min of the bits (x is never NaN here): one instruction, where a float
         // min under strict_float is a compare and a blend. Past 22, tanh is 1 in float.
         Expr a = reinterpret<float>(min(reinterpret<int32_t>(v) & 0x7fffffff, reinterpret<int32_t>(Expr(22.0f))));
@@ -152,10 +93,182 @@ class WeightDoReFaEstimate : public MapGenerator<WeightDoReFaEstimate> {
 };
 
 // ProgressiveSign forward, p0 = (float)d, p1 = training: hardtanh(x / d) when training, else sign.
-class Progressive : public MapGenerator<Progressive> {
+struct Progressive : Quantizer<Progressive> {
+    static Expr quantize(const Expr &v, const Expr &p0, const Expr &p1) {
+        return select(p1 != 0.0f, clamp_keep_nan(v / p0, -1.0f, 1.0f), sign_pm1(v));
+    }
+    static std::vector<Expr> specializations(const Expr &, const Expr &p1) { return {p1 != 0.0f}; }
+};
+
+// MAP: y(i) = Q::quantize(x(i); p0, p1). x and y are of the types the build gives (in_type, out_type:
+// kernels.def's type pairs): x is widened exactly to float32, quantize() runs in float32, and its result is
+// rounded once to y's type. A b1 y is the bit-packed output (BIT, uint32 words): both buffers are then 2-D,
+// columns x rows, and word w of row r holds, LSB first, whether the outputs of columns 32 w .. 32 w + 31 are -1
+// (padding bits 0).
+template <typename Q> class Map : public TypedGenerator<Map<Q>> {
   public:
-    Expr quantize(const Expr &v) const { return select(p1 != 0.0f, clamp_keep_nan(v / p0, -1.0f, 1.0f), sign_pm1(v)); }
-    std::vector<Expr> specializations() const { return {p1 != 0.0f}; }
+    GeneratorInput<Buffer<void>> x{"x"};
+    GeneratorInput<float> p0{"p0"};
+    GeneratorInput<float> p1{"p1"};
+    GeneratorOutput<Buffer<void>> y{"y"};
+
+    void configure() {
+        this->set_storage(x, this->in());
+        this->set_storage(y, this->out());
+    }
+
+    void generate() {
+        if (this->out() == Element::B1) {
+            generate_packed();
+            return;
+        }
+        Var i("i");
+        y(i) = this->narrow_out(Q::quantize(this->widen_in(x(i)), p0, p1));
+        const std::string autoscheduler = this->autoschedule;
+        if (autoscheduler.empty()) {
+            schedule_elementwise(y, i, x.dim(0).extent(), Q::specializations(p0, p1), this->schedule(),
+                                 this->get_target());
+            return;
+        }
+        x.set_estimates({{0, this->n_estimate}});
+        p0.set_estimate(1.0f);
+        p1.set_estimate(1.0f);
+        y.set_estimates({{0, this->n_estimate}});
+        autoschedule_elementwise(y, i, x.dim(0).extent(), autoscheduler, this->autoschedule_parallelism,
+                                 this->schedule(), this->get_target());
+    }
+
+  private:
+    // bits(b, w, r): bit b of the word, 1 << b where the output of column 32 w + b is -1 (false past the end
+    // of the row: the clamp keeps the read in bounds, and loop partitioning keeps both out of the steady
+    // state). word(w, r) sums them (the bits are disjoint, so the sum is their OR), which a vectorized
+    // reduction over the 32 bits computes: one compare per vector of x, then a horizontal add.
+    void generate_packed() {
+        Var b("b"), w("w"), r("r");
+        Expr cols = x.dim(0).extent();
+        Expr c = w * 32 + b;
+        Expr v = this->widen_in(x(clamp(likely(c), 0, cols - 1), r));
+        Func bits("bits"), word("word");
+        bits(b, w, r) = select(likely(c < cols) && Q::negative(v, p0, p1), u32(1) << cast<uint32_t>(b), u32(0));
+        RDom rb(0, 32, "rb");
+        word(w, r) = u32(0);
+        word(w, r) += bits(rb, w, r);
+        y(w, r) = word(w, r);
+        schedule_packed({y, word, bits, w, r, b, rb}, (cols + 31) / 32, x.dim(1).extent(),
+                        Q::specializations(p0, p1), this->schedule(), this->get_target());
+    }
+};
+
+// What a backward pass keeps of x (runtime/saved.c): saved(w, p), plane p of 32-element words, holds LSB first
+// [|x| <= a_p] for the elements 32 w .. 32 w + 31 (a NaN gives 0; padding bits past n are 0), for the planes
+// p < saved.dim(1).extent() (1 or 2) with a_0 = a0, a_1 = a1. `value` gives x(i) widened to float32 for an
+// index i in [0, n).
+SavedStages define_saved(Func saved, const std::function<Expr(Expr)> &value, const Expr &n, const Expr &a0,
+                         const Expr &a1, const Var &w) {
+    Var b("b"), p("p");
+    Expr c = w * 32 + b;
+    Func bits("bits"), word("word");
+    Expr bound = select(p == 0, a0, a1);
+    bits(b, w, p) = select(likely(c < n) && abs_le(value(clamp(likely(c), 0, n - 1)), bound), u32(1) << cast<uint32_t>(b),
+                           u32(0));
+    RDom rb(0, 32, "rb");
+    word(w, p) = u32(0);
+    word(w, p) += bits(rb, w, p);
+    saved(w, p) = word(w, p);
+    return {saved, word, bits, w, b, p, rb};
+}
+
+// SAVE: Map's y, and in the same pass over x the planes of saved that the backward pass needs (define_saved),
+// each block of x read once for both (compute_with). x and y are of one type.
+template <typename Q> class MapSave : public TypedGenerator<MapSave<Q>> {
+  public:
+    GeneratorInput<Buffer<void>> x{"x"};
+    GeneratorInput<float> p0{"p0"};
+    GeneratorInput<float> p1{"p1"};
+    GeneratorInput<float> a0{"a0"};
+    GeneratorInput<float> a1{"a1"};
+    // saved first: Halide computes outputs in this order, and on GPUs, where the two are kernels of their own,
+    // saved must have read x before y may overwrite it (in place on device memory).
+    GeneratorOutput<Buffer<uint32_t, 2>> saved{"saved"};
+    GeneratorOutput<Buffer<void>> y{"y"};
+
+    void configure() {
+        this->set_storage(x, this->in());
+        this->set_storage(y, this->out());
+    }
+
+    void generate() {
+        // One Var for y's elements and saved's words: compute_with matches the two loop nests by name.
+        Var w("w");
+        Expr n = x.dim(0).extent();
+        y(w) = this->narrow_out(Q::quantize(this->widen_in(x(w)), p0, p1));
+        SavedStages stages = define_saved(saved, [this](Expr i) { return this->widen_in(x(i)); }, n, a0, a1, w);
+        // Every buffer starts at 0 (the runtime describes them so): define_saved clamps to [0, n).
+        x.dim(0).set_min(0);
+        y.dim(0).set_min(0);
+        saved.dim(0).set_min(0);
+        schedule_saving(stages, y, n, this->schedule(), this->get_target());
+    }
+};
+
+// SAVE_BITS: saved alone, for a forward pass that reads x more than once (WeightDoReFa's): define_saved over
+// x of any float type.
+class SaveBits : public TypedGenerator<SaveBits> {
+  public:
+    GeneratorInput<Buffer<void>> x{"x"};
+    GeneratorInput<float> a0{"a0"};
+    GeneratorInput<float> a1{"a1"};
+    GeneratorOutput<Buffer<uint32_t, 2>> saved{"saved"};
+
+    void configure() { set_storage(x, in()); }
+
+    void generate() {
+        Var w("w");
+        SavedStages stages = define_saved(saved, [this](Expr i) { return widen_in(x(i)); }, x.dim(0).extent(), a0, a1, w);
+        x.dim(0).set_min(0);
+        saved.dim(0).set_min(0);
+        schedule_saving(stages, Func(), x.dim(0).extent(), schedule(), get_target());
+    }
+};
+
+// GRAD_SAVED: the backward passes that need only saved's planes (define_saved) of x, mode (runtime/saved.c):
+//   0  dx = [plane 0] ? g : +0            a select: gradient cancellation (SteHeaviside's too, at t <= 1)
+//   1  dx = g * [plane 0]                 a multiply-mask: SteHeaviside's g * [|x| <= 1], without cancellation
+//   2  dx = [plane 1] ? g * [plane 0] : +0  both: SteHeaviside's mask at 1 and cancellation at t > 1
+// exactly as the GRAD kernels compute them from x (Ste, SteHeaviside). g and dx are of one type.
+class GradSaved : public TypedGenerator<GradSaved> {
+  public:
+    GeneratorInput<Buffer<uint32_t, 2>> saved{"saved"};
+    GeneratorInput<Buffer<void>> g{"g"};
+    GeneratorInput<int32_t> mode{"mode"};
+    GeneratorOutput<Buffer<void>> dx{"dx"};
+
+    void configure() {
+        set_storage(g, in());
+        set_storage(dx, out());
+    }
+
+    void generate() {
+        Var i("i");
+        // Bit i % 32 of word i / 32: where a vector covers one word's lanes, the word is a broadcast shifted by
+        // constants. (Written as word & (1 << i % 32), Halide 21's simplifier recurses without end once the
+        // buffers' mins are known.) The plane is clamped to those given: modes 0 and 1 have one, whose bounds
+        // must not ask for a second.
+        auto bit = [&](int plane) {
+            Expr word = saved(i / 32, min(plane, saved.dim(1).max()));
+            return ((word >> cast<uint32_t>(i % 32)) & u32(1)) != u32(0);
+        };
+        Expr gv = widen_in(g(i));
+        Expr masked = gv * indicator(bit(0));
+        Expr result = select(mode == 0, select(bit(0), gv, 0.0f),
+                             select(mode == 1, masked, select(bit(1), masked, 0.0f)));
+        dx(i) = narrow_out(strict_float(result));
+        // Every buffer starts at 0 (the runtime describes them so), which makes i / 32 one word per vector.
+        g.dim(0).set_min(0);
+        saved.dim(0).set_min(0);
+        dx.dim(0).set_min(0);
+        schedule_saved_grad(dx, i, g.dim(0).extent(), {mode == 0, mode == 1, mode == 2}, schedule(), get_target());
+    }
 };
 
 // WeightDoReFa's forward as a step function. With a correctly rounded tanh, x -> round((tanh(x) / 2M +
@@ -313,16 +426,23 @@ class AbsMax : public TypedGenerator<AbsMax> {
 } // namespace
 } // namespace bitquant
 
-HALIDE_REGISTER_GENERATOR(bitquant::Copy, copy)
-HALIDE_REGISTER_GENERATOR(bitquant::Sign, sign)
-HALIDE_REGISTER_GENERATOR(bitquant::Heaviside, heaviside)
-HALIDE_REGISTER_GENERATOR(bitquant::InputDoReFa, inputdorefa)
-HALIDE_REGISTER_GENERATOR(bitquant::WeightDoReFa, weightdorefa)
-HALIDE_REGISTER_GENERATOR(bitquant::Progressive, progressive)
+HALIDE_REGISTER_GENERATOR(bitquant::Map<bitquant::Copy>, copy)
+HALIDE_REGISTER_GENERATOR(bitquant::Map<bitquant::Sign>, sign)
+HALIDE_REGISTER_GENERATOR(bitquant::Map<bitquant::Heaviside>, heaviside)
+HALIDE_REGISTER_GENERATOR(bitquant::Map<bitquant::InputDoReFa>, inputdorefa)
+HALIDE_REGISTER_GENERATOR(bitquant::Map<bitquant::WeightDoReFa>, weightdorefa)
+HALIDE_REGISTER_GENERATOR(bitquant::Map<bitquant::Progressive>, progressive)
 HALIDE_REGISTER_GENERATOR(bitquant::Ste, ste)
 HALIDE_REGISTER_GENERATOR(bitquant::ApproxSign, approxsign)
 HALIDE_REGISTER_GENERATOR(bitquant::SteHeaviside, steheaviside)
 HALIDE_REGISTER_GENERATOR(bitquant::SwishSign, swishsign)
 HALIDE_REGISTER_GENERATOR(bitquant::AbsMax, absmax)
 HALIDE_REGISTER_GENERATOR(bitquant::WeightDoReFaCount, weightdorefa_count)
-HALIDE_REGISTER_GENERATOR(bitquant::WeightDoReFaEstimate, weightdorefa_estimate)
+HALIDE_REGISTER_GENERATOR(bitquant::Map<bitquant::WeightDoReFaEstimate>, weightdorefa_estimate)
+HALIDE_REGISTER_GENERATOR(bitquant::MapSave<bitquant::Copy>, copy_save)
+HALIDE_REGISTER_GENERATOR(bitquant::MapSave<bitquant::Sign>, sign_save)
+HALIDE_REGISTER_GENERATOR(bitquant::MapSave<bitquant::Heaviside>, heaviside_save)
+HALIDE_REGISTER_GENERATOR(bitquant::MapSave<bitquant::InputDoReFa>, inputdorefa_save)
+HALIDE_REGISTER_GENERATOR(bitquant::MapSave<bitquant::Progressive>, progressive_save)
+HALIDE_REGISTER_GENERATOR(bitquant::SaveBits, save)
+HALIDE_REGISTER_GENERATOR(bitquant::GradSaved, backward_saved)

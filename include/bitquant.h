@@ -9,6 +9,7 @@
 #define BITQUANT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -79,6 +80,36 @@ bq_status bq_forward_typed(const bq_quantizer *q, bq_dtype x_type, const void *x
  * bq_backward (grad_x == grad_y or grad_x == x). */
 bq_status bq_backward_typed(const bq_quantizer *q, bq_dtype type, const void *x, const void *grad_y, void *grad_x,
                             size_t n);
+
+/* Saved-bit training: a forward pass that keeps, in one pass over x, only what the backward pass needs of x,
+ * and a backward pass that reads that instead of x. Per element, by quantizer and cancel_threshold t (the
+ * gradient cancellation of bq_params, applied iff t > 0):
+ *   identity, sign, inputdorefa, weightdorefa, progressive_sign (straight-through gradients):
+ *       t = 0: 0 bits (saved is not read or written, and may be NULL); t > 0: 1 bit, [|x| <= t]
+ *   steheaviside (g * [|x| <= 1], a multiply-mask):
+ *       t = 0: 1 bit, [|x| <= 1]; 0 < t <= 1: 1 bit, [|x| <= t]; t > 1: 2 bits, [|x| <= 1] and [|x| <= t]
+ *   approxsign, swishsign: their gradients need x's value: BQ_E_UNSUPPORTED.
+ * A NaN x is outside every region. Layout of saved (the library's own; callers only keep it): one or two planes
+ * of ceil(n / 32) uint32_t words, the second after the first; in plane p, element i is bit i % 32 (LSB first)
+ * of word i / 32; padding bits past n are 0. For every input (NaN, infinities and -0 of x and grad_y included),
+ * bq_forward_save's y equals bq_forward's bit for bit, and bq_backward_saved's grad_x equals bq_backward's on
+ * the same x. Any n, 0 included, past 2^31; any alignment; in place (y == x: the bits are taken before x is
+ * overwritten; grad_x == grad_y). A rejected call writes nothing.
+ *
+ * Words bq_forward_save writes for n elements with q (0 when the backward needs nothing of x);
+ * BQ_E_UNSUPPORTED where the backward needs x's value (approxsign, swishsign). */
+bq_status bq_saved_words(const bq_quantizer *q, size_t n, size_t *words);
+/* y = forward(x), and into saved what backward needs of x, in one pass over x. */
+bq_status bq_forward_save(const bq_quantizer *q, const float *x, float *y, uint32_t *saved, size_t n);
+/* grad_x = backward(x, grad_y), reading saved instead of x. */
+bq_status bq_backward_saved(const bq_quantizer *q, const uint32_t *saved, const float *grad_y,
+                            float *grad_x, size_t n);
+/* The same for x, y, grad_y and grad_x of one float type (BQ_F32, BQ_F16 or BQ_BF16), as bq_forward_typed and
+ * bq_backward_typed compute them; saved is the same for every type. */
+bq_status bq_forward_save_typed(const bq_quantizer *q, bq_dtype type, const void *x, void *y, uint32_t *saved,
+                                size_t n);
+bq_status bq_backward_saved_typed(const bq_quantizer *q, bq_dtype type, const uint32_t *saved, const void *grad_y,
+                                  void *grad_x, size_t n);
 
 /* Introspection. Quantizers are numbered 0 .. bq_quantizer_count()-1 in the kernel table's order. */
 typedef struct bq_quantizer_info {
@@ -165,6 +196,22 @@ bq_status bq_cuda_backward_typed(const bq_quantizer *q, bq_dtype type, const voi
 bq_status bq_opencl_forward_typed(const bq_quantizer *q, void *context, void *queue, bq_dtype x_type, void *x,
                                   bq_dtype y_type, void *y, size_t rows, size_t cols);
 bq_status bq_opencl_backward_typed(const bq_quantizer *q, void *context, void *queue, bq_dtype type, void *x,
+                                   void *grad_y, void *grad_x, size_t n);
+
+/* Saved-bit training on GPUs, as bq_forward_save_typed and bq_backward_saved_typed: on host memory (either
+ * backend) and on device memory (CUDA pointers on a stream; OpenCL cl_mem buffers on a queue, saved of at least
+ * bq_saved_words words), as the entry points above. */
+bq_status bq_device_forward_save_host(const bq_quantizer *q, bq_backend backend, bq_dtype type, const void *x, void *y,
+                                      uint32_t *saved, size_t n);
+bq_status bq_device_backward_saved_host(const bq_quantizer *q, bq_backend backend, bq_dtype type,
+                                        const uint32_t *saved, const void *grad_y, void *grad_x, size_t n);
+bq_status bq_cuda_forward_save(const bq_quantizer *q, bq_dtype type, const void *x, void *y, void *saved, size_t n,
+                               void *stream);
+bq_status bq_cuda_backward_saved(const bq_quantizer *q, bq_dtype type, const void *saved, const void *grad_y,
+                                 void *grad_x, size_t n, void *stream);
+bq_status bq_opencl_forward_save(const bq_quantizer *q, void *context, void *queue, bq_dtype type, void *x, void *y,
+                                 void *saved, size_t n);
+bq_status bq_opencl_backward_saved(const bq_quantizer *q, void *context, void *queue, bq_dtype type, void *saved,
                                    void *grad_y, void *grad_x, size_t n);
 
 #ifdef __cplusplus

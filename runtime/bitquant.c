@@ -9,8 +9,8 @@
 #include <string.h>
 
 static const bq_entry entries[] = {
-#define BQ_QUANTIZER(name, fwd, bwd, mapping, fields) \
-    {#name, BQ_FAMILY_##fwd, BQ_FAMILY_##bwd, #fwd, #bwd, BQ_MAP_##mapping, fields},
+#define BQ_QUANTIZER(name, fwd, bwd, mapping, fields, save, need) \
+    {#name, BQ_FAMILY_##fwd, BQ_FAMILY_##bwd, #fwd, #bwd, BQ_MAP_##mapping, fields, BQ_FAMILY_##save, BQ_NEED_##need},
 #include "kernels.def"
 };
 
@@ -186,6 +186,51 @@ bq_status bq_forward_typed(const bq_quantizer *q, bq_dtype x_type, const void *x
 bq_status bq_backward_typed(const bq_quantizer *q, bq_dtype type, const void *x, const void *grad_y, void *grad_x,
                             size_t n) {
     return backward("bq_backward_typed", q, type, x, grad_y, grad_x, n);
+}
+
+static bq_status forward_save(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, void *y,
+                              uint32_t *saved, size_t n) {
+    bq_saved_plan plan;
+    bq_status status = bq_check_save(fn, q, type, x, y, saved, n, &plan);
+    if (status != BQ_OK || n == 0) return status;
+    bq_place place = cpu_place(q);
+    pthread_rwlock_rdlock(&pool_lock);
+    status = bq_run_forward_save(&place, q, &plan, type, (bq_value){.host = x}, (bq_value){.host = y},
+                                 (bq_value){.host = saved}, n);
+    pthread_rwlock_unlock(&pool_lock);
+    return status;
+}
+
+static bq_status backward_saved(const char *fn, const bq_quantizer *q, bq_dtype type, const uint32_t *saved,
+                                const void *grad_y, void *grad_x, size_t n) {
+    bq_saved_plan plan;
+    bq_status status = bq_check_saved_backward(fn, q, type, saved, grad_y, grad_x, n, &plan);
+    if (status != BQ_OK || n == 0) return status;
+    bq_place place = cpu_place(q);
+    pthread_rwlock_rdlock(&pool_lock);
+    status = bq_run_backward_saved(&place, &plan, type, (bq_value){.host = saved}, (bq_value){.host = grad_y},
+                                   (bq_value){.host = grad_x}, n);
+    pthread_rwlock_unlock(&pool_lock);
+    return status;
+}
+
+bq_status bq_forward_save(const bq_quantizer *q, const float *x, float *y, uint32_t *saved, size_t n) {
+    return forward_save("bq_forward_save", q, BQ_F32, x, y, saved, n);
+}
+
+bq_status bq_backward_saved(const bq_quantizer *q, const uint32_t *saved, const float *grad_y, float *grad_x,
+                            size_t n) {
+    return backward_saved("bq_backward_saved", q, BQ_F32, saved, grad_y, grad_x, n);
+}
+
+bq_status bq_forward_save_typed(const bq_quantizer *q, bq_dtype type, const void *x, void *y, uint32_t *saved,
+                                size_t n) {
+    return forward_save("bq_forward_save_typed", q, type, x, y, saved, n);
+}
+
+bq_status bq_backward_saved_typed(const bq_quantizer *q, bq_dtype type, const uint32_t *saved, const void *grad_y,
+                                  void *grad_x, size_t n) {
+    return backward_saved("bq_backward_saved_typed", q, type, saved, grad_y, grad_x, n);
 }
 
 bq_status bq_set_num_threads(int n) {

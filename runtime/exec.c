@@ -20,8 +20,9 @@ const bq_dtype_info bq_dtypes[BQ_DTYPE_COUNT] = {
 };
 
 const bq_role bq_signature_roles[BQ_SIGNATURES][BQ_MAX_ARGS] = {
-#define BQ_SIGNATURE(signature, names, r0, r1, r2, r3, r4)                                                           \
-    [BQ_SIGNATURE_##signature] = {BQ_ROLE_##r0, BQ_ROLE_##r1, BQ_ROLE_##r2, BQ_ROLE_##r3, BQ_ROLE_##r4},
+#define BQ_SIGNATURE(signature, names, r0, r1, r2, r3, r4, r5, r6)                                                   \
+    [BQ_SIGNATURE_##signature] = {BQ_ROLE_##r0, BQ_ROLE_##r1, BQ_ROLE_##r2, BQ_ROLE_##r3,                             \
+                                  BQ_ROLE_##r4, BQ_ROLE_##r5, BQ_ROLE_##r6},
 #include "kernels.def"
 };
 
@@ -139,6 +140,35 @@ static int bind_array(const shape *sh, bq_call_context *call, slot *s, bq_value 
     return result;
 }
 
+/* The saved planes (SAVED_IN, SAVED_OUT) for the elements of piece p of a flat call: v.i planes of
+ * ceil(n / 32) words each (n = sh->cols), seen by the kernel as words x planes, cropped out of the whole
+ * planes on device memory. */
+static int bind_saved(const shape *sh, bq_call_context *call, slot *s, bq_value v, const piece *p, int output) {
+    const bq_dtype_info *t = &bq_dtypes[BQ_BIT];
+    size_t plane = units(sh->cols, t);
+    s->output = output;
+    s->dim[0] = (halide_dimension_t){.min = 0, .extent = (int32_t)units(p->ncols, t), .stride = 1};
+    s->dim[1] = (halide_dimension_t){.min = 0, .extent = v.i, .stride = (int32_t)plane};
+    if (v.host != NULL) {
+        describe(&s->buf, s->dim, 2, (const uint32_t *)v.host + (p->c0 >> t->unit_shift), t);
+        if (!output && sh->place->gpu != NULL) s->buf.flags = halide_buffer_flag_host_dirty;
+        s->bound = 1;
+        return halide_error_code_success;
+    }
+    s->whole_dim[0] = (halide_dimension_t){.min = 0, .extent = (int32_t)plane, .stride = 1};
+    s->whole_dim[1] = s->dim[1];
+    describe(&s->whole, s->whole_dim, 2, NULL, t);
+    int result = sh->place->gpu->device->wrap(call, &s->whole, v.device);
+    if (result != halide_error_code_success) return result;
+    s->on_device = 1;
+    s->dim[0].min = (int32_t)(p->c0 >> t->unit_shift);
+    describe(&s->buf, s->dim, 2, NULL, t);
+    result = halide_device_crop(call, &s->whole, &s->buf);
+    s->dim[0].min = 0;
+    s->bound = result == halide_error_code_success;
+    return result;
+}
+
 /* After the kernel (result): GPU outputs on host memory are copied back and waited for, and every device
  * allocation, crop and wrapper is let go. Returns the first error. */
 static int release(const shape *sh, bq_call_context *call, slot *slots, int count, int result) {
@@ -180,6 +210,11 @@ static int run_piece(const shape *sh, bq_kernel_fn fn, const piece *p, bq_call_c
         case BQ_ROLE_OUT:
             result = bind_array(sh, call, s, *v, sh->roles[a] == BQ_ROLE_IN ? sh->in : sh->out, p,
                                 sh->roles[a] == BQ_ROLE_OUT);
+            args[a + 1] = &s->buf;
+            break;
+        case BQ_ROLE_SAVED_IN:
+        case BQ_ROLE_SAVED_OUT:
+            result = bind_saved(sh, call, s, *v, p, sh->roles[a] == BQ_ROLE_SAVED_OUT);
             args[a + 1] = &s->buf;
             break;
         case BQ_ROLE_TABLE: {
@@ -260,6 +295,9 @@ bq_status bq_execute_kernel(const bq_place *place, bq_kernel_fn fn, bq_signature
                             const bq_value *values, size_t rows, size_t cols) {
     shape sh = {place, in, out, bq_signature_roles[signature], values, rows, cols, 0, out == BQ_BIT};
     size_t multiple = out == BQ_BIT ? 32 : 1;
+    for (int a = 0; a < BQ_MAX_ARGS; a++) {
+        if (sh.roles[a] == BQ_ROLE_SAVED_IN || sh.roles[a] == BQ_ROLE_SAVED_OUT) multiple = 32; /* whole words */
+    }
     if (place->gpu != NULL) multiple *= GPU_CHUNK_MULTIPLE;
     sh.chunk = place->max_chunk & ~(multiple - 1); /* multiple is a power of two */
     if (sh.chunk == 0) sh.chunk = multiple;

@@ -134,6 +134,31 @@ static bq_status backward(const char *fn, memory where, const bq_quantizer *q, b
     return bq_run_backward(&place, q, type, array(where, x), array(where, g), array(where, dx), n);
 }
 
+static bq_status forward_save(const char *fn, memory where, const bq_quantizer *q, bq_backend backend, void *context,
+                              void *queue, bq_dtype type, const void *x, void *y, const void *saved, size_t n) {
+    bq_saved_plan plan;
+    bq_status status = check_handles(fn, where, context, queue);
+    if (status == BQ_OK) status = bq_check_save(fn, q, type, x, y, saved, n, &plan);
+    if (status != BQ_OK) return status;
+    bq_place place;
+    status = enter(fn, where, backend, context, queue, &place);
+    if (status != BQ_OK || n == 0) return status;
+    return bq_run_forward_save(&place, q, &plan, type, array(where, x), array(where, y), array(where, saved), n);
+}
+
+static bq_status backward_saved(const char *fn, memory where, const bq_quantizer *q, bq_backend backend,
+                                void *context, void *queue, bq_dtype type, const void *saved, const void *g, void *dx,
+                                size_t n) {
+    bq_saved_plan plan;
+    bq_status status = check_handles(fn, where, context, queue);
+    if (status == BQ_OK) status = bq_check_saved_backward(fn, q, type, saved, g, dx, n, &plan);
+    if (status != BQ_OK) return status;
+    bq_place place;
+    status = enter(fn, where, backend, context, queue, &place);
+    if (status != BQ_OK || n == 0) return status;
+    return bq_run_backward_saved(&place, &plan, type, array(where, saved), array(where, g), array(where, dx), n);
+}
+
 bq_status bq_device_forward_host(const bq_quantizer *q, bq_backend backend, const float *x, float *y, size_t n) {
     return forward("bq_device_forward_host", ON_HOST, q, backend, NULL, NULL, BQ_F32, x, BQ_F32, y, 1, n);
 }
@@ -192,4 +217,38 @@ bq_status bq_opencl_backward_typed(const bq_quantizer *q, void *context, void *q
                                    void *grad_y, void *grad_x, size_t n) {
     return backward("bq_opencl_backward_typed", ON_OPENCL, q, BQ_BACKEND_OPENCL, context, queue, type, x, grad_y,
                     grad_x, n);
+}
+
+bq_status bq_device_forward_save_host(const bq_quantizer *q, bq_backend backend, bq_dtype type, const void *x, void *y,
+                                      uint32_t *saved, size_t n) {
+    return forward_save("bq_device_forward_save_host", ON_HOST, q, backend, NULL, NULL, type, x, y, saved, n);
+}
+
+bq_status bq_device_backward_saved_host(const bq_quantizer *q, bq_backend backend, bq_dtype type,
+                                        const uint32_t *saved, const void *grad_y, void *grad_x, size_t n) {
+    return backward_saved("bq_device_backward_saved_host", ON_HOST, q, backend, NULL, NULL, type, saved, grad_y,
+                          grad_x, n);
+}
+
+bq_status bq_cuda_forward_save(const bq_quantizer *q, bq_dtype type, const void *x, void *y, void *saved, size_t n,
+                               void *stream) {
+    return forward_save("bq_cuda_forward_save", ON_CUDA, q, BQ_BACKEND_CUDA, NULL, stream, type, x, y, saved, n);
+}
+
+bq_status bq_cuda_backward_saved(const bq_quantizer *q, bq_dtype type, const void *saved, const void *grad_y,
+                                 void *grad_x, size_t n, void *stream) {
+    return backward_saved("bq_cuda_backward_saved", ON_CUDA, q, BQ_BACKEND_CUDA, NULL, stream, type, saved, grad_y,
+                          grad_x, n);
+}
+
+bq_status bq_opencl_forward_save(const bq_quantizer *q, void *context, void *queue, bq_dtype type, void *x, void *y,
+                                 void *saved, size_t n) {
+    return forward_save("bq_opencl_forward_save", ON_OPENCL, q, BQ_BACKEND_OPENCL, context, queue, type, x, y, saved,
+                        n);
+}
+
+bq_status bq_opencl_backward_saved(const bq_quantizer *q, void *context, void *queue, bq_dtype type, void *saved,
+                                   void *grad_y, void *grad_x, size_t n) {
+    return backward_saved("bq_opencl_backward_saved", ON_OPENCL, q, BQ_BACKEND_OPENCL, context, queue, type, saved,
+                          grad_y, grad_x, n);
 }

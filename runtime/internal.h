@@ -17,6 +17,7 @@ typedef enum {
 #include "kernels.def"
     BQ_FAMILY_COUNT
 } bq_family;
+#define BQ_FAMILY_NONE BQ_FAMILY_COUNT /* kernels.def: no such family (a quantizer's save family) */
 
 /* The element types of kernels.def (bq_dtype, bitquant.h): how one stored unit is described to Halide, its
  * size, and how many elements it holds (32 for BIT). */
@@ -31,13 +32,23 @@ extern const bq_dtype_info bq_dtypes[BQ_DTYPE_COUNT];
 
 /* The signatures of kernels.def, and the roles of their arguments. */
 typedef enum {
-#define BQ_SIGNATURE(signature, names, r0, r1, r2, r3, r4) BQ_SIGNATURE_##signature,
+#define BQ_SIGNATURE(signature, names, r0, r1, r2, r3, r4, r5, r6) BQ_SIGNATURE_##signature,
 #include "kernels.def"
     BQ_SIGNATURES
 } bq_signature;
 
-typedef enum { BQ_ROLE_NONE, BQ_ROLE_IN, BQ_ROLE_OUT, BQ_ROLE_TABLE, BQ_ROLE_F32, BQ_ROLE_I32, BQ_ROLE_RESULT } bq_role;
-#define BQ_MAX_ARGS 5
+typedef enum {
+    BQ_ROLE_NONE,
+    BQ_ROLE_IN,
+    BQ_ROLE_OUT,
+    BQ_ROLE_TABLE,
+    BQ_ROLE_F32,
+    BQ_ROLE_I32,
+    BQ_ROLE_RESULT,
+    BQ_ROLE_SAVED_IN,
+    BQ_ROLE_SAVED_OUT
+} bq_role;
+#define BQ_MAX_ARGS 7
 #define BQ_TABLE_LENGTH 15 /* TABLE arguments: the COUNT kernels' thresholds, WeightDoReFa up to 4 bits */
 extern const bq_role bq_signature_roles[BQ_SIGNATURES][BQ_MAX_ARGS];
 extern const bq_signature bq_family_signatures[BQ_FAMILY_COUNT];
@@ -70,6 +81,9 @@ void bq_install_halide_error_handler(void);
 /* The parameter mapping of kernels.def. */
 typedef enum { BQ_MAP_NONE, BQ_MAP_BETA, BQ_MAP_LEVELS, BQ_MAP_LEVELS_MAX, BQ_MAP_PROGRESSIVE } bq_mapping;
 
+/* What a quantizer's backward needs of x (kernels.def, runtime/saved.c). */
+typedef enum { BQ_NEED_NOTHING, BQ_NEED_MASK, BQ_NEED_VALUE } bq_need;
+
 /* params.c: validates a bq_params for a quantizer and derives the kernels' scalar inputs. */
 typedef struct {
     float forward_p0, forward_p1, backward_p0, threshold;
@@ -83,6 +97,8 @@ typedef struct {
     const char *forward_name, *backward_name;
     bq_mapping mapping;
     const char *fields;
+    bq_family save; /* the SAVE or SAVE_BITS family, BQ_FAMILY_NONE for need VALUE */
+    bq_need need;
 } bq_entry;
 
 struct bq_quantizer {
@@ -105,7 +121,8 @@ typedef struct {
 
 /* One argument's value, as its role in the signature takes it. Arrays (IN, OUT, TABLE) live in host memory
  * (host) or, on a GPU, in device memory (host NULL, device: a CUdeviceptr or cl_mem). RESULT: host points to
- * a uint32_t that holds the maximum over the chunks when the call returns. */
+ * a uint32_t that holds the maximum over the chunks when the call returns. SAVED_IN, SAVED_OUT: host or device
+ * as arrays, and i the number of planes. */
 typedef struct {
     const void *host;
     uint64_t device;
@@ -139,6 +156,24 @@ bq_status bq_run_forward(const bq_place *place, const bq_quantizer *q, bq_family
                          bq_dtype y_type, bq_value y, size_t rows, size_t cols);
 bq_status bq_run_backward(const bq_place *place, const bq_quantizer *q, bq_dtype type, bq_value x, bq_value g,
                           bq_value dx, size_t n);
+
+/* saved.c: the saved planes a quantizer's backward needs (planes 0, 1 or 2, their thresholds a0 and a1, the
+ * GRAD_SAVED mode), the family that computes the forward (bq_check_forward's) and the one that saves. */
+typedef struct {
+    int planes;
+    float a0, a1;
+    int32_t mode;
+    bq_family save, forward;
+} bq_saved_plan;
+/* The argument checks of the saved-bit calls (x, y, gradients of one float type), with fn in the messages. */
+bq_status bq_check_save(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, const void *y,
+                        const void *saved, size_t n, bq_saved_plan *plan);
+bq_status bq_check_saved_backward(const char *fn, const bq_quantizer *q, bq_dtype type, const void *saved,
+                                  const void *g, const void *dx, size_t n, bq_saved_plan *plan);
+bq_status bq_run_forward_save(const bq_place *place, const bq_quantizer *q, const bq_saved_plan *plan, bq_dtype type,
+                              bq_value x, bq_value y, bq_value saved, size_t n);
+bq_status bq_run_backward_saved(const bq_place *place, const bq_saved_plan *plan, bq_dtype type, bq_value saved,
+                                bq_value g, bq_value dx, size_t n);
 
 /* weightdorefa.c: WeightDoReFa's forward, its plan in one place: the ABSMAX pass over x, then the COUNT kernel
  * (1 to 4 bits, large n), the estimate kernel with its exact fix-up (5 to 10 bits, float32 on host memory,

@@ -150,6 +150,68 @@ void autoschedule_elementwise(Func out, const Var &i, const Expr &n, const std::
     schedule_elementwise(out, i, n, {}, s, target);
 }
 
+void schedule_saving(const SavedStages &st, Func y, const Expr &n, const Schedule &s, const Target &target) {
+    Func saved = st.saved, word = st.word, bits = st.bits;
+    Var wo("wo"), wi("wi");
+    if (target.has_gpu_feature()) {
+        saved.split(st.w, wo, wi, s.block_size, TailStrategy::GuardWithIf)
+            .reorder(wi, st.p, wo)
+            .gpu_blocks(wo)
+            .gpu_threads(wi);
+        word.compute_at(saved, wi);
+        word.update().unroll(st.rb.x);
+        if (y.defined()) schedule_gpu(y, st.w, s);
+        return;
+    }
+    word.compute_at(saved, wi);
+    word.update().atomic().vectorize(st.rb.x);
+    bits.compute_at(word, st.w).vectorize(st.b, 32);
+    // compute_with allows no specializations: below parallel_min the chunk is every block, one task.
+    const int block = 32 * save_block_words;
+    Expr blocks = (n + block - 1) / block;
+    Expr per_task = max((blocks + s.tasks - 1) / s.tasks, std::max(s.min_chunk / block, 1));
+    Expr chunk = max(select(n < s.parallel_min, blocks, per_task), 1);
+    Var wc("wc"), wb("wb"), v("v"), lane("lane");
+    saved.split(st.w, wo, wi, save_block_words, TailStrategy::GuardWithIf)
+        .split(wo, wc, wb, chunk, TailStrategy::GuardWithIf)
+        .reorder(wi, st.p, wb, wc)
+        .parallel(wc);
+    if (!y.defined()) return;
+    y.split(st.w, wo, wi, block, TailStrategy::GuardWithIf)
+        .split(wo, wc, wb, chunk, TailStrategy::GuardWithIf)
+        .split(wi, v, lane, vector_width(s, target), TailStrategy::GuardWithIf)
+        .vectorize(lane)
+        .parallel(wc);
+    y.compute_with(saved, wb);
+}
+
+void schedule_saved_grad(Func out, const Var &i, const Expr &n, const std::vector<Expr> &specializations,
+                         const Schedule &s, const Target &target) {
+    if (target.has_gpu_feature()) {
+        schedule_elementwise(out, i, n, specializations, s, target);
+        return;
+    }
+    const int lanes = std::min(vector_width(s, target), 32);
+    Var w("w"), b("b"), wo("wo"), wi("wi"), bo("bo"), lane("lane");
+    auto vectors = [&](Stage stage) {
+        stage.split(i, w, b, 32, TailStrategy::GuardWithIf)
+            .split(b, bo, lane, lanes, TailStrategy::GuardWithIf)
+            .vectorize(lane);
+    };
+    Expr words = (n + 31) / 32;
+    Expr chunk = max((words + s.tasks - 1) / s.tasks, std::max(s.min_chunk / 32, 1));
+    auto one = [&](Stage stage) {
+        Stage parallel = stage.specialize(n >= s.parallel_min);
+        vectors(parallel);
+        parallel.split(w, wo, wi, chunk, TailStrategy::GuardWithIf).parallel(wo);
+        vectors(stage);
+    };
+    for (const Expr &condition : specializations) {
+        one(out.specialize(condition));
+    }
+    one(out);
+}
+
 int reduction_lanes(const Schedule &s, const Target &target) {
     return target.has_gpu_feature() ? s.block_size : vector_width(s, target);
 }

@@ -80,6 +80,28 @@ void schedule_packed(const PackedStages &stages, const Halide::Expr &words, cons
                      const std::vector<Halide::Expr> &specializations, const Schedule &s,
                      const Halide::Target &target);
 
+// The saved planes of a forward pass (generators: define_saved): saved(w, p) is the reduction word(w, p) of
+// bits(b, w, p) over rb, as a packed output's words are. schedule_saving computes them, and y(w) (an
+// elementwise output over the same x, or undefined) with them, in blocks of 32 * save_block_words elements:
+// on CPUs each block of x is read for saved and then again, from the L1 cache, for y (compute_with; saved
+// first, so that y may overwrite x), the blocks cut into parallel chunks from parallel_min elements up; on GPUs
+// a thread computes a word of every plane, and y is an elementwise output of its own, computed after saved.
+struct SavedStages {
+    Halide::Func saved, word, bits;
+    Halide::Var w, b, p;
+    Halide::RDom rb;
+};
+constexpr int save_block_words = 128;
+void schedule_saving(const SavedStages &stages, Halide::Func y, const Halide::Expr &n, const Schedule &s,
+                     const Halide::Target &target);
+
+// An elementwise output out(i) over [0, n) that reads word i / 32 of a saved plane (GRAD_SAVED): on CPUs
+// vectors of at most 32 lanes that start at multiples of 32, so that each reads one word, a broadcast.
+// Otherwise as schedule_elementwise.
+void schedule_saved_grad(Halide::Func out, const Halide::Var &i, const Halide::Expr &n,
+                         const std::vector<Halide::Expr> &specializations, const Schedule &s,
+                         const Halide::Target &target);
+
 // An elementwise output scheduled by the autoscheduler `name` instead (its estimates must be set). Its
 // splits assume n >= their factors (ShiftInwards), so the autoschedule applies only where n is at least the
 // largest factor, and smaller n, 0 included, get the hand schedule: every length works.

@@ -20,7 +20,7 @@ typedef enum {
 
 /* Only names in the kernel table are known, so the reference and the library agree on the registry. */
 static const char *const table_names[] = {
-#define BQ_QUANTIZER(name, forward, backward, mapping, fields) #name,
+#define BQ_QUANTIZER(name, forward, backward, mapping, fields, save, need) #name,
 #include "kernels.def"
 };
 

@@ -18,7 +18,7 @@ typedef struct {
 } test_quantizer;
 
 static const test_quantizer TEST_QUANTIZERS[] = {
-#define BQ_QUANTIZER(name, forward, backward, mapping, fields) {#name, fields},
+#define BQ_QUANTIZER(name, forward, backward, mapping, fields, save, need) {#name, fields},
 #include "kernels.def"
 };
 #define TEST_QUANTIZER_COUNT (sizeof TEST_QUANTIZERS / sizeof TEST_QUANTIZERS[0])

@@ -27,7 +27,7 @@ typedef struct {
 } quantizer_row;
 
 static const quantizer_row QUANTIZERS[] = {
-#define BQ_QUANTIZER(name, forward, backward, mapping, fields) {#name, #forward, #backward, BQ_MAP_##mapping},
+#define BQ_QUANTIZER(name, forward, backward, mapping, fields, save, need) {#name, #forward, #backward, BQ_MAP_##mapping},
 #include "kernels.def"
 };
 #define QUANTIZER_COUNT (sizeof QUANTIZERS / sizeof QUANTIZERS[0])
