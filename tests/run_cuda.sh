@@ -2,6 +2,7 @@
 # The CUDA check, for a machine with an NVIDIA GPU and its driver: the conformance suite through the CUDA
 # kernels (host memory, device memory on a non-blocking stream, and both cut into 4096-element chunks), the
 # typed suite (float16, bfloat16, int8 and bit-packed; host and device memory, and device memory chunked),
+# the saved-bit suite (the same three ways),
 # four threads at once, bitorch's own results through CUDA (where .venv-peers exists), the PTX through
 # ptxas (where the toolkit is installed), and the benchmark on the GPU.
 # Every step must run: a skip (no device, no driver) fails the script.
@@ -34,6 +35,9 @@ step env BITQUANT_MAX_CHUNK=4096 "$build/tests/test_conformance" cuda-device
 step "$build/tests/test_typed" cuda-host
 step "$build/tests/test_typed" cuda-device
 step env BITQUANT_MAX_CHUNK=4096 BITQUANT_TEST_LARGE=0 "$build/tests/test_typed" cuda-device
+step "$build/tests/test_saved" cuda-host
+step "$build/tests/test_saved" cuda-device
+step env BITQUANT_MAX_CHUNK=4096 BITQUANT_TEST_LARGE=0 "$build/tests/test_saved" cuda-device
 step "$build/tests/test_threads" cuda
 if [ -x "$root/.venv-peers/bin/python3" ]; then
   step "$root/.venv-peers/bin/python3" "$root/tools/peers.py" --lib "$build/libbitquant.so" --check-only --backend cuda

@@ -2,7 +2,10 @@
  * runtime must cut it into chunks; WeightDoReFa's max must still be global. Checks:
  *   sign forward: -3 -> -1, and 0, -0 and NaN -> +1, at the start, across 2^31 and at the very end;
  *   weightdorefa forward (4 bits) of the result with a 2 in the last element: every +-1 takes the level
- *   that M = tanh(2) gives (the reference on a 3-element tensor with the same max), not tanh(1).
+ *   that M = tanh(2) gives (the reference on a 3-element tensor with the same max), not tanh(1);
+ *   saved-bit training, steheaviside with cancellation at 1.3 (two planes of 2^26 + 1 words each), in place:
+ *   x = 1.2 (g * 0 = +0), 0.5 (g), NaN and 2 (cancelled: +0) at the start, across 2^31 and at the end, 0
+ *   elsewhere (g); the forward's -1 / +1 as the gradient.
  * Skips (exit 77) if the memory cannot be had. */
 #include <bitquant.h>
 #include <math.h>
@@ -64,6 +67,47 @@ int main(void) {
         printf("FAIL weightdorefa forward over %zu elements: %zu of %zu are %a (x[0] = %a, want %a)\n", n, right, n - 2,
                want[0], x[0], want[1]);
     }
+    bq_params_init(&p);
+    p.cancel_threshold = 1.3f;
+    bq_quantizer *heaviside = NULL;
+    size_t words = 0;
+    if (bq_create("steheaviside", &p, &heaviside) != BQ_OK || bq_saved_words(heaviside, n, &words) != BQ_OK) {
+        printf("FAIL steheaviside: %s\n", bq_last_error());
+        return 1;
+    }
+    uint32_t *saved = malloc(words * sizeof *saved);
+    if (saved == NULL) {
+        printf("[SKIP] cannot allocate %zu saved words\n", words);
+        return 77;
+    }
+    for (size_t i = 0; i < n; i++)
+        x[i] = 0.0f;
+    const size_t at[4] = {0, edge - 1, edge, n - 1};
+    const float xs[4] = {1.2f, 0.5f, NAN, 2.0f};
+    for (int k = 0; k < 4; k++)
+        x[at[k]] = xs[k];
+    if (bq_forward_save(heaviside, x, x, saved, n) != BQ_OK || bq_backward_saved(heaviside, saved, x, x, n) != BQ_OK) {
+        printf("FAIL steheaviside saved: %s\n", bq_last_error());
+        return 1;
+    }
+    /* forward: 1.2, 0.5, 2 -> +1; NaN, 0 -> -1. backward of that g: 1.2 -> +1 * 0 = +0; 0.5 -> +1; NaN, 2 -> +0;
+     * 0 -> -1. */
+    const float want_dx[4] = {0.0f, 1.0f, 0.0f, 0.0f};
+    size_t minus = 0;
+    for (size_t i = 0; i < n; i++)
+        minus += x[i] == -1.0f;
+    int ok = words == 2 * (((size_t)1 << 26) + 1) && minus == n - 4;
+    for (int k = 0; k < 4; k++)
+        ok &= ref_same(x[at[k]], want_dx[k]);
+    if (ok)
+        passed++;
+    else {
+        failed++;
+        printf("FAIL steheaviside saved over %zu elements (%zu words): %zu of %zu are -1; %a %a %a %a\n", n, words,
+               minus, n - 4, x[at[0]], x[at[1]], x[at[2]], x[at[3]]);
+    }
+    free(saved);
+    bq_destroy(heaviside);
     free(x);
     printf("huge: %d passed, %d failed\n", passed, failed);
     return failed != 0;

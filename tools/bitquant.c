@@ -70,6 +70,8 @@ typedef struct {
     int dorefa_bits;     /* 0: the default */
     const char *family;  /* the kernel family that runs it */
     bq_dtype in, out;    /* the element types (bq_forward_typed); the backward's are both `in` */
+    int saved;           /* saved-bit training: bq_forward_save (forward) or bq_backward_saved (backward) */
+    int planes;          /* its bits kept per element (bq_saved_words) */
 } bench_case;
 
 typedef struct {
@@ -86,6 +88,7 @@ typedef struct {
     float *x, *g, *out;
     size_t n;
     void *x16[2], *g16[2]; /* x and g as float16 and bfloat16 */
+    uint32_t *saved;       /* two planes of saved bits, for the saved-bit rows */
 } buffers;
 
 static int is_typed(const bench_case *c) { return c->in != BQ_F32 || c->out != BQ_F32; }
@@ -133,6 +136,11 @@ static int run_once(const runner *r) {
     const buffers *b = r->b;
     switch (r->kind) {
     case RUN_KERNEL:
+        if (r->c->saved) {
+            const bench_case *c = r->c;
+            return c->backward ? bq_backward_saved_typed(r->q, c->in, b->saved, gradient_of(b, c->in), b->out, b->n)
+                               : bq_forward_save_typed(r->q, c->in, input_of(b, c->in), b->out, b->saved, b->n);
+        }
         if (is_typed(r->c)) {
             const bench_case *c = r->c;
             return c->backward ? bq_backward_typed(r->q, c->in, input_of(b, c->in), gradient_of(b, c->in), b->out, b->n)
@@ -213,6 +221,7 @@ static double time_median(const runner *r, int samples) {
 
 typedef struct {
     double kernel, roofline, ratio; /* medians: seconds, seconds, roofline time / kernel time */
+    double vs_float; /* saved-bit rows: bq_forward's or bq_backward's time / the kernel's (else 0) */
 } paired_times;
 
 /* The kernel and its roofline (roofs[0] plus roofs[1] if given) timed alternately, sample by sample, so
@@ -230,6 +239,7 @@ static int time_against_roofline(const runner *kernel, const runner *roofs[2], i
     out->kernel = bq_median(tk, samples);
     out->roofline = bq_median(tr, samples);
     out->ratio = bq_median(ratio, samples);
+    out->vs_float = 0.0;
     return 0;
 }
 
@@ -242,15 +252,18 @@ static traffic_shape shape_of(const bench_case *c) {
 
 static double element_bytes(bq_dtype t) { return t == BQ_F32 ? 4.0 : t == BQ_I8 ? 1.0 : t == BQ_BIT ? 0.125 : 2.0; }
 
-/* The bytes a kernel must move: its inputs read (x twice for WeightDoReFa) and its output written. */
+/* The bytes a kernel must move: its inputs read (x twice for WeightDoReFa) and its output written; the saved
+ * bits (1/8 byte per plane and element) written by bq_forward_save, read by bq_backward_saved instead of x. */
 static double bytes_of(const bench_case *c, size_t n) {
     double in = element_bytes(c->in), out = element_bytes(c->backward ? c->in : c->out);
+    if (c->saved) return (double)n * (in + out + c->planes / 8.0);
     traffic_shape shape = shape_of(c);
     double reads = shape == SHAPE_GRAD || shape == SHAPE_REDUCE_MAP ? 2.0 : 1.0;
     return (double)n * (reads * in + out);
 }
 
-static const char *roofline_name(traffic_shape shape) {
+static const char *roofline_name(const bench_case *c, traffic_shape shape) {
+    if (c->saved) return c->backward ? "copy+read" : "copy+copy";
     static const char *const names[] = {"copy", "read2-write1", "read+copy", "pack", "narrow", "read"};
     return names[shape];
 }
@@ -303,6 +316,26 @@ static int build_cases(bench_case *cases, int max, const char *only) {
                 c->copies_gradient = dir && strcmp(info.backward_kernel, "ste") == 0;
                 snprintf(c->label, sizeof c->label, "%s.%s[%s]", info.name, dir ? "backward" : "forward",
                          h ? "bf16" : "f16");
+            }
+        }
+        /* Saved-bit training, where the backward needs bits of x: with cancellation at 1 (1 bit), and for
+         * steheaviside without it (1 bit) and at 1.3 (2 bits). */
+        const float save_thresholds[] = {1.0f, 0.0f, 1.3f};
+        for (int k = 0; k < (strcmp(info.name, "steheaviside") == 0 ? 3 : 1); k++) {
+            bq_params p;
+            bq_params_init(&p);
+            p.cancel_threshold = save_thresholds[k];
+            bq_quantizer *q = NULL;
+            size_t words = 0;
+            int saves = bq_create(info.name, &p, &q) == BQ_OK && bq_saved_words(q, 32, &words) == BQ_OK;
+            bq_destroy(q);
+            for (int dir = 0; dir < 2 && saves && count < max; dir++) {
+                bench_case *c = &cases[count++];
+                *c = (bench_case){.quantizer = info.name, .backward = dir, .cancel_threshold = save_thresholds[k],
+                                  .family = dir ? "backward_saved" : info.forward_kernel, .in = BQ_F32, .out = BQ_F32,
+                                  .saved = 1, .planes = (int)words};
+                snprintf(c->label, sizeof c->label, "%s.%s[t=%g,%zub]", info.name, dir ? "bwd_saved" : "fwd_save",
+                         (double)save_thresholds[k], words);
             }
         }
         static const bq_dtype packed[][2] = {{BQ_F32, BQ_BIT}, {BQ_F16, BQ_BIT}, {BQ_F32, BQ_I8}};
@@ -364,6 +397,10 @@ static void print_row(const bench_options *o, const char *where, const char *sch
                "\"ratio_roofline\": %.3f, ",
                *first ? "" : ",\n", c->label, where, schedule, n, threads, t->kernel * 1e6, gbps, roof_name, roof_gbps,
                t->ratio);
+        if (c->saved) {
+            printf("\"kept_bytes_per_element\": %.3f, \"speedup_vs_float_path\": %.3f, ", c->planes / 8.0,
+                   t->vs_float);
+        }
         if (isnan(vs_c))
             printf("\"plain_c_us\": null, \"speedup_vs_plain_c\": null}");
         else
@@ -380,9 +417,13 @@ static void print_row(const bench_options *o, const char *where, const char *sch
         printf("%-32s %9zu %3s %10.1f %7.2f %13s %8.2f %6.2f ", label, n, thr, t->kernel * 1e6, gbps, roof_name,
                roof_gbps, t->ratio);
         if (isnan(vs_c))
-            printf("%7s\n", "-");
+            printf("%7s", "-");
         else
-            printf("%7.1f\n", vs_c);
+            printf("%7.1f", vs_c);
+        if (t->vs_float > 0)
+            printf(" %6.2f\n", t->vs_float);
+        else
+            printf(" %6s\n", "-");
     }
     fflush(stdout);
 }
@@ -422,7 +463,7 @@ static int bench_gpus(const bench_options *o, bench_case *cases, int case_count,
         runner copy_half = {.kind = RUN_DEVICE_COPY, .b = b, .d = &d, .copy_floats = b->n / 2};
         for (int ci = 0; ci < case_count && !failed; ci++) {
             const bench_case *c = &cases[ci];
-            if (is_typed(c)) continue; /* the GPUs are timed on float32 */
+            if (is_typed(c) || c->saved) continue; /* the GPUs are timed on float32, without saved bits */
             bq_params params;
             bq_quantizer *q = create_quantizer(c, &params);
             if (q == NULL) {
@@ -472,16 +513,19 @@ static int cmd_bench(const bench_options *o) {
                samples);
         printf("xroof = median over rounds of roofline time / kernel time, the two timed alternately; xC = plain C "
                "reference time / kernel time (1 thread C)\n\n");
-        printf("%-32s %9s %3s %10s %7s %13s %8s %6s %7s\n", "kernel", "n", "thr", "median us", "GB/s", "roofline",
-               "roof GB/s", "xroof", "xC");
+        printf("fwd_save / bwd_saved: bq_forward_save / bq_backward_saved keeping the bits shown (1 bit = 1/8 byte per "
+               "element, instead of x's 4); xfloat = bq_forward's / bq_backward's time / theirs\n\n");
+        printf("%-32s %9s %3s %10s %7s %13s %8s %6s %7s %6s\n", "kernel", "n", "thr", "median us", "GB/s", "roofline",
+               "roof GB/s", "xroof", "xC", "xfloat");
     }
     int first = 1;
     for (int si = 0; si < o->size_count; si++) {
         size_t n = o->sizes[si];
         buffers b = {aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64),
                      aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64),
-                     aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64), n, {NULL, NULL}, {NULL, NULL}};
-        if (!b.x || !b.g || !b.out) {
+                     aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64), n, {NULL, NULL}, {NULL, NULL},
+                     calloc(2 * ((n + 31) / 32) + 1, sizeof(uint32_t))};
+        if (!b.x || !b.g || !b.out || !b.saved) {
             fprintf(stderr, "bitquant bench: cannot allocate 3 x %zu floats\n", n);
             return 1;
         }
@@ -512,6 +556,15 @@ static int cmd_bench(const bench_options *o) {
             runner roof_read16 = {.kind = RUN_READ, .b = &b, .threads = threads, .roof_floats = n / 2};
             runner roof_pack = {.kind = RUN_PACK, .b = &b, .threads = threads};
             runner roof_narrow = {.kind = RUN_NARROW, .b = &b, .threads = threads};
+            /* the saved bits' traffic, 1/8 byte per plane and element: written as a copy of that many bytes
+             * (half read, half written), read as a read */
+            runner roof_copy_bits[3], roof_read_bits[3];
+            for (int planes = 1; planes <= 2; planes++) {
+                roof_copy_bits[planes] = (runner){.kind = RUN_COPY, .b = &b, .threads = threads,
+                                                  .roof_floats = n * planes / 64 + 1};
+                roof_read_bits[planes] = (runner){.kind = RUN_READ, .b = &b, .threads = threads,
+                                                  .roof_floats = n * planes / 32 + 1};
+            }
             for (int ci = 0; ci < case_count; ci++) {
                 const bench_case *c = &cases[ci];
                 bq_params params;
@@ -525,19 +578,39 @@ static int cmd_bench(const bench_options *o) {
                                           : shape == SHAPE_READ   ? &roof_read16
                                                                   : (half ? &roof_copy16 : &roof_copy),
                                           shape == SHAPE_REDUCE_MAP ? (half ? &roof_read16 : &roof_read) : NULL};
+                if (c->saved) {
+                    roofs[0] = half ? &roof_copy16 : &roof_copy;
+                    roofs[1] = c->backward ? &roof_read_bits[c->planes] : &roof_copy_bits[c->planes];
+                }
                 runner r = {.kind = RUN_KERNEL, .c = c, .q = q, .params = &params, .b = &b, .threads = threads};
                 paired_times t;
-                if (time_against_roofline(&r, roofs, samples, &t) != 0) {
+                int failed = c->saved && c->backward &&
+                             bq_forward_save_typed(q, c->in, input_of(&b, c->in), b.out, b.saved, n) != BQ_OK;
+                if (failed || time_against_roofline(&r, roofs, samples, &t) != 0) {
                     fprintf(stderr, "bitquant bench: %s failed: %s\n", c->label, bq_last_error());
                     bq_destroy(q);
                     return 1;
                 }
-                print_row(o, active, "hand", c, n, threads, &t, roofline_name(shape), reference_seconds[ci],
+                if (c->saved) { /* against bq_forward or bq_backward on the same data, timed alternately */
+                    bench_case plain = *c;
+                    plain.saved = 0;
+                    runner rp = r;
+                    rp.c = &plain;
+                    const runner *against[2] = {&rp, NULL};
+                    paired_times vs;
+                    if (time_against_roofline(&r, against, samples, &vs) != 0) {
+                        fprintf(stderr, "bitquant bench: %s failed: %s\n", plain.label, bq_last_error());
+                        bq_destroy(q);
+                        return 1;
+                    }
+                    t.vs_float = vs.ratio;
+                }
+                print_row(o, active, "hand", c, n, threads, &t, roofline_name(c, shape), reference_seconds[ci],
                           &first);
                 /* Halide's autoschedulers beside the hand schedule, for the quantizer their family is named after. */
                 const bq_autoscheduled_kernel *k;
                 for (size_t a = 0;
-                     strcmp(c->family, c->quantizer) == 0 && (k = bq_autoscheduled_find(active, c->family, a)) != NULL;
+                     !c->saved && strcmp(c->family, c->quantizer) == 0 && (k = bq_autoscheduled_find(active, c->family, a)) != NULL;
                      a++) {
                     runner ra = r;
                     ra.kind = RUN_AUTOSCHEDULED;
@@ -548,7 +621,7 @@ static int cmd_bench(const bench_options *o) {
                         bq_destroy(q);
                         return 1;
                     }
-                    print_row(o, active, k->scheduler, c, n, threads, &t, roofline_name(shape),
+                    print_row(o, active, k->scheduler, c, n, threads, &t, roofline_name(c, shape),
                               reference_seconds[ci], &first);
                 }
                 bq_destroy(q);
@@ -559,6 +632,7 @@ static int cmd_bench(const bench_options *o) {
         free(b.x);
         free(b.g);
         free(b.out);
+        free(b.saved);
         for (int h = 0; h < 2; h++)
             free(b.x16[h]), free(b.g16[h]);
         if (gpu_failed) return 1;
