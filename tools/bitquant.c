@@ -256,14 +256,14 @@ static double element_bytes(bq_dtype t) { return t == BQ_F32 ? 4.0 : t == BQ_I8 
  * bits (1/8 byte per plane and element) written by bq_forward_save, read by bq_backward_saved instead of x. */
 static double bytes_of(const bench_case *c, size_t n) {
     double in = element_bytes(c->in), out = element_bytes(c->backward ? c->in : c->out);
-    if (c->saved) return (double)n * (in + out + c->planes / 8.0);
+    if (c->saved) return (double)n * ((shape_of(c) == SHAPE_REDUCE_MAP ? 2.0 : 1.0) * in + out + c->planes / 8.0);
     traffic_shape shape = shape_of(c);
     double reads = shape == SHAPE_GRAD || shape == SHAPE_REDUCE_MAP ? 2.0 : 1.0;
     return (double)n * (reads * in + out);
 }
 
 static const char *roofline_name(const bench_case *c, traffic_shape shape) {
-    if (c->saved) return c->backward ? "copy+read" : "copy+copy";
+    if (c->saved) return c->backward ? "copy+read" : shape == SHAPE_REDUCE_MAP ? "read+copy" : "copy+copy";
     static const char *const names[] = {"copy", "read2-write1", "read+copy", "pack", "narrow", "read"};
     return names[shape];
 }
@@ -578,7 +578,7 @@ static int cmd_bench(const bench_options *o) {
                                           : shape == SHAPE_READ   ? &roof_read16
                                                                   : (half ? &roof_copy16 : &roof_copy),
                                           shape == SHAPE_REDUCE_MAP ? (half ? &roof_read16 : &roof_read) : NULL};
-                if (c->saved) {
+                if (c->saved && shape != SHAPE_REDUCE_MAP) { /* WeightDoReFa's forward keeps its read+copy */
                     roofs[0] = half ? &roof_copy16 : &roof_copy;
                     roofs[1] = c->backward ? &roof_read_bits[c->planes] : &roof_copy_bits[c->planes];
                 }
