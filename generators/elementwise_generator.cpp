@@ -100,6 +100,24 @@ struct Progressive : Quantizer<Progressive> {
     static std::vector<Expr> specializations(const Expr &, const Expr &p1) { return {p1 != 0.0f}; }
 };
 
+// out(w, r) = word w of row (or plane) r, packed LSB first: bits(b, w, r) is 1 << b where bit(c, r) holds for
+// column c = 32 w + b (false past the end of the row, cols: the clamp keeps bit()'s reads in bounds, and loop
+// partitioning keeps both out of the steady state). word(w, r) sums them (the bits are disjoint, so the sum is
+// their OR), which a vectorized reduction over the 32 bits computes: one compare per vector, a horizontal add.
+PackedStages define_packed(Func out, const Expr &cols, const Var &w, const Var &r,
+                           const std::function<Expr(const Expr &, const Var &)> &bit) {
+    Var b("b");
+    Expr c = w * 32 + b;
+    Func bits("bits"), word("word");
+    bits(b, w, r) = select(likely(c < cols) && bit(clamp(likely(c), 0, cols - 1), r), u32(1) << cast<uint32_t>(b),
+                           u32(0));
+    RDom rb(0, 32, "rb");
+    word(w, r) = u32(0);
+    word(w, r) += bits(rb, w, r);
+    out(w, r) = word(w, r);
+    return {out, word, bits, w, r, b, rb};
+}
+
 // MAP: y(i) = Q::quantize(x(i); p0, p1). x and y are of the types the build gives (in_type, out_type:
 // kernels.def's type pairs): x is widened exactly to float32, quantize() runs in float32, and its result is
 // rounded once to y's type. A b1 y is the bit-packed output (BIT, uint32 words): both buffers are then 2-D,
@@ -139,43 +157,28 @@ template <typename Q> class Map : public TypedGenerator<Map<Q>> {
     }
 
   private:
-    // bits(b, w, r): bit b of the word, 1 << b where the output of column 32 w + b is -1 (false past the end
-    // of the row: the clamp keeps the read in bounds, and loop partitioning keeps both out of the steady
-    // state). word(w, r) sums them (the bits are disjoint, so the sum is their OR), which a vectorized
-    // reduction over the 32 bits computes: one compare per vector of x, then a horizontal add.
+    // Each row packed (define_packed), a bit where the output is -1.
     void generate_packed() {
-        Var b("b"), w("w"), r("r");
+        Var w("w"), r("r");
         Expr cols = x.dim(0).extent();
-        Expr c = w * 32 + b;
-        Expr v = this->widen_in(x(clamp(likely(c), 0, cols - 1), r));
-        Func bits("bits"), word("word");
-        bits(b, w, r) = select(likely(c < cols) && Q::negative(v, p0, p1), u32(1) << cast<uint32_t>(b), u32(0));
-        RDom rb(0, 32, "rb");
-        word(w, r) = u32(0);
-        word(w, r) += bits(rb, w, r);
-        y(w, r) = word(w, r);
-        schedule_packed({y, word, bits, w, r, b, rb}, (cols + 31) / 32, x.dim(1).extent(),
-                        Q::specializations(p0, p1), this->schedule(), this->get_target());
+        PackedStages stages = define_packed(y, cols, w, r, [this](const Expr &c, const Var &row) {
+            return Q::negative(this->widen_in(x(c, row)), p0, p1);
+        });
+        schedule_packed(stages, (cols + 31) / 32, x.dim(1).extent(), Q::specializations(p0, p1), this->schedule(),
+                        this->get_target());
     }
 };
 
 // What a backward pass keeps of x (runtime/saved.c): saved(w, p), plane p of 32-element words, holds LSB first
 // [|x| <= a_p] for the elements 32 w .. 32 w + 31 (a NaN gives 0; padding bits past n are 0), for the planes
-// p < saved.dim(1).extent() (1 or 2) with a_0 = a0, a_1 = a1. `value` gives x(i) widened to float32 for an
-// index i in [0, n).
-SavedStages define_saved(Func saved, const std::function<Expr(Expr)> &value, const Expr &n, const Expr &a0,
-                         const Expr &a1, const Var &w) {
-    Var b("b"), p("p");
-    Expr c = w * 32 + b;
-    Func bits("bits"), word("word");
-    Expr bound = select(p == 0, a0, a1);
-    bits(b, w, p) = select(likely(c < n) && abs_le(value(clamp(likely(c), 0, n - 1)), bound), u32(1) << cast<uint32_t>(b),
-                           u32(0));
-    RDom rb(0, 32, "rb");
-    word(w, p) = u32(0);
-    word(w, p) += bits(rb, w, p);
-    saved(w, p) = word(w, p);
-    return {saved, word, bits, w, b, p, rb};
+// p < saved.dim(1).extent() (1 or 2) with a_0 = a0, a_1 = a1: define_packed over the n elements, one "row" per
+// plane. `value` gives x(i) widened to float32 for an index i in [0, n).
+PackedStages define_saved(Func saved, const std::function<Expr(const Expr &)> &value, const Expr &n, const Expr &a0,
+                          const Expr &a1, const Var &w) {
+    Var p("p");
+    return define_packed(saved, n, w, p, [&](const Expr &c, const Var &plane) {
+        return abs_le(value(c), select(plane == 0, a0, a1));
+    });
 }
 
 // SAVE: Map's y, and in the same pass over x the planes of saved that the backward pass needs (define_saved),
@@ -202,7 +205,8 @@ template <typename Q> class MapSave : public TypedGenerator<MapSave<Q>> {
         Var w("w");
         Expr n = x.dim(0).extent();
         y(w) = this->narrow_out(Q::quantize(this->widen_in(x(w)), p0, p1));
-        SavedStages stages = define_saved(saved, [this](Expr i) { return this->widen_in(x(i)); }, n, a0, a1, w);
+        PackedStages stages =
+            define_saved(saved, [this](const Expr &i) { return this->widen_in(x(i)); }, n, a0, a1, w);
         // Every buffer starts at 0 (the runtime describes them so): define_saved clamps to [0, n).
         x.dim(0).set_min(0);
         y.dim(0).set_min(0);
@@ -224,7 +228,8 @@ class SaveBits : public TypedGenerator<SaveBits> {
 
     void generate() {
         Var w("w");
-        SavedStages stages = define_saved(saved, [this](Expr i) { return widen_in(x(i)); }, x.dim(0).extent(), a0, a1, w);
+        PackedStages stages =
+            define_saved(saved, [this](const Expr &i) { return widen_in(x(i)); }, x.dim(0).extent(), a0, a1, w);
         x.dim(0).set_min(0);
         saved.dim(0).set_min(0);
         schedule_saving(stages, Func(), x.dim(0).extent(), schedule(), get_target());

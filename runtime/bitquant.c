@@ -112,14 +112,19 @@ bq_status bq_check_forward(const char *fn, const bq_quantizer *q, bq_dtype x_typ
     return BQ_OK;
 }
 
-bq_status bq_check_backward(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, const void *grad_y,
-                            const void *grad_x, size_t n) {
-    if (q == NULL) return bq_fail(BQ_E_INVALID, "%s: quantizer is NULL", fn);
+bq_status bq_check_gradient_type(const char *fn, bq_dtype type) {
     if ((unsigned)type >= BQ_DTYPE_COUNT) return bq_fail(BQ_E_INVALID, "%s: type %d is not a bq_dtype", fn, (int)type);
     if (!is_float(type)) {
         return bq_fail(BQ_E_UNSUPPORTED, "%s: gradients are BQ_F32, BQ_F16 or BQ_BF16, not %s", fn, type_name(type));
     }
-    if (n == 0) return BQ_OK;
+    return BQ_OK;
+}
+
+bq_status bq_check_backward(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, const void *grad_y,
+                            const void *grad_x, size_t n) {
+    if (q == NULL) return bq_fail(BQ_E_INVALID, "%s: quantizer is NULL", fn);
+    bq_status status = bq_check_gradient_type(fn, type);
+    if (status != BQ_OK || n == 0) return status;
     if (x == NULL) return bq_fail(BQ_E_INVALID, "%s: x is NULL with n = %zu", fn, n);
     if (grad_y == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_y is NULL with n = %zu", fn, n);
     if (grad_x == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_x is NULL with n = %zu", fn, n);

@@ -152,6 +152,8 @@ bq_status bq_check_forward(const char *fn, const bq_quantizer *q, bq_dtype x_typ
                            const void *y, size_t rows, size_t cols, bq_family *family);
 bq_status bq_check_backward(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, const void *grad_y,
                             const void *grad_x, size_t n);
+/* The gradients' type of a backward call: BQ_E_INVALID for no bq_dtype, BQ_E_UNSUPPORTED for I8 and BIT. */
+bq_status bq_check_gradient_type(const char *fn, bq_dtype type);
 bq_status bq_run_forward(const bq_place *place, const bq_quantizer *q, bq_family family, bq_dtype x_type, bq_value x,
                          bq_dtype y_type, bq_value y, size_t rows, size_t cols);
 bq_status bq_run_backward(const bq_place *place, const bq_quantizer *q, bq_dtype type, bq_value x, bq_value g,

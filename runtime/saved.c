@@ -27,12 +27,13 @@ static bq_status plan_of(const char *fn, const bq_quantizer *q, bq_saved_plan *p
         if (t > 0.0f) plan->planes = 1, plan->a0 = t;
         return BQ_OK;
     case BQ_NEED_MASK:
+        plan->planes = 1;
         if (t <= 0.0f) {
-            *plan = (bq_saved_plan){1, 1.0f, 0.0f, MODE_MASK, e->save, BQ_FAMILY_NONE};
+            plan->a0 = 1.0f, plan->mode = MODE_MASK;
         } else if (t <= 1.0f) {
-            *plan = (bq_saved_plan){1, t, 0.0f, MODE_SELECT, e->save, BQ_FAMILY_NONE};
+            plan->a0 = t;
         } else {
-            *plan = (bq_saved_plan){2, 1.0f, t, MODE_BOTH, e->save, BQ_FAMILY_NONE};
+            plan->planes = 2, plan->a0 = 1.0f, plan->a1 = t, plan->mode = MODE_BOTH;
         }
         return BQ_OK;
     case BQ_NEED_VALUE:
@@ -54,19 +55,9 @@ bq_status bq_saved_words(const bq_quantizer *q, size_t n, size_t *words) {
     return BQ_OK;
 }
 
-static bq_status check_type(const char *fn, bq_dtype type) {
-    if ((unsigned)type >= BQ_DTYPE_COUNT) return bq_fail(BQ_E_INVALID, "%s: type %d is not a bq_dtype", fn, (int)type);
-    if (type != BQ_F32 && type != BQ_F16 && type != BQ_BF16) {
-        return bq_fail(BQ_E_UNSUPPORTED, "%s: x, y and the gradients are BQ_F32, BQ_F16 or BQ_BF16, not %s", fn,
-                       bq_dtypes[type].name);
-    }
-    return BQ_OK;
-}
-
 bq_status bq_check_save(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, const void *y,
                         const void *saved, size_t n, bq_saved_plan *plan) {
-    bq_status status = plan_of(fn, q, plan);
-    if (status == BQ_OK) status = check_type(fn, type);
+    bq_status status = plan_of(fn, q, plan); /* then bq_check_forward checks the type, x and y */
     if (status == BQ_OK) status = bq_check_forward(fn, q, type, x, type, y, 1, n, &plan->forward);
     if (status != BQ_OK || n == 0) return status;
     if (plan->planes > 0 && saved == NULL) {
@@ -79,7 +70,7 @@ bq_status bq_check_save(const char *fn, const bq_quantizer *q, bq_dtype type, co
 bq_status bq_check_saved_backward(const char *fn, const bq_quantizer *q, bq_dtype type, const void *saved,
                                   const void *g, const void *dx, size_t n, bq_saved_plan *plan) {
     bq_status status = plan_of(fn, q, plan);
-    if (status == BQ_OK) status = check_type(fn, type);
+    if (status == BQ_OK) status = bq_check_gradient_type(fn, type);
     if (status != BQ_OK || n == 0) return status;
     if (plan->planes > 0 && saved == NULL) {
         return bq_fail(BQ_E_INVALID, "%s: saved is NULL, and %s reads %zu words for n = %zu (bq_saved_words)", fn,

@@ -109,22 +109,32 @@ void schedule_packed_cpu(Stage stage, const PackedStages &p, const Expr &words, 
     stage.split(p.w, wo, wi, chunk_words, TailStrategy::GuardWithIf);
 }
 
+// The words of a packed output, computed at loop `at` of out: on CPUs the 32 bits of a word a vector and
+// their sum a vectorized reduction; on GPUs a thread's unrolled loop.
+void schedule_words(const PackedStages &p, const Var &at, const Target &target) {
+    Func word = p.word, bits = p.bits; // handles: scheduling them schedules the stages
+    word.compute_at(p.out, at);
+    if (target.has_gpu_feature()) {
+        word.update().unroll(p.rb.x);
+        return;
+    }
+    word.update().atomic().vectorize(p.rb.x);
+    bits.compute_at(word, p.w).vectorize(p.b, 32);
+}
+
 } // namespace
 
 void schedule_packed(const PackedStages &p, const Expr &words, const Expr &rows, const std::vector<Expr> &specializations,
                      const Schedule &s, const Target &target) {
-    Func y = p.y, word = p.word, bits = p.bits;
+    Func y = p.out;
     if (target.has_gpu_feature()) {
         Var block("block"), thread("thread");
         y.split(p.w, block, thread, s.block_size, TailStrategy::GuardWithIf).gpu_blocks(block, p.r).gpu_threads(thread);
-        word.compute_at(y, thread);
-        word.update().unroll(p.rb.x);
+        schedule_words(p, thread, target);
         return;
     }
     Var wo("wo"), wi("wi");
-    word.compute_at(y, wi);
-    word.update().atomic().vectorize(p.rb.x);
-    bits.compute_at(word, p.w).vectorize(p.b, 32);
+    schedule_words(p, wi, target);
     for (const Expr &condition : specializations) {
         schedule_packed_cpu(y.specialize(condition), p, words, rows, s, wo, wi);
     }
@@ -150,22 +160,18 @@ void autoschedule_elementwise(Func out, const Var &i, const Expr &n, const std::
     schedule_elementwise(out, i, n, {}, s, target);
 }
 
-void schedule_saving(const SavedStages &st, Func y, const Expr &n, const Schedule &s, const Target &target) {
-    Func saved = st.saved, word = st.word, bits = st.bits;
+void schedule_saving(const PackedStages &st, Func y, const Expr &n, const Schedule &s, const Target &target) {
+    Func saved = st.out;
     Var wo("wo"), wi("wi");
+    schedule_words(st, wi, target);
     if (target.has_gpu_feature()) {
         saved.split(st.w, wo, wi, s.block_size, TailStrategy::GuardWithIf)
-            .reorder(wi, st.p, wo)
+            .reorder(wi, st.r, wo)
             .gpu_blocks(wo)
             .gpu_threads(wi);
-        word.compute_at(saved, wi);
-        word.update().unroll(st.rb.x);
         if (y.defined()) schedule_gpu(y, st.w, s);
         return;
     }
-    word.compute_at(saved, wi);
-    word.update().atomic().vectorize(st.rb.x);
-    bits.compute_at(word, st.w).vectorize(st.b, 32);
     // compute_with allows no specializations: below parallel_min the chunk is every block, one task.
     const int block = 32 * save_block_words;
     Expr blocks = (n + block - 1) / block;
@@ -174,7 +180,7 @@ void schedule_saving(const SavedStages &st, Func y, const Expr &n, const Schedul
     Var wc("wc"), wb("wb"), v("v"), lane("lane");
     saved.split(st.w, wo, wi, save_block_words, TailStrategy::GuardWithIf)
         .split(wo, wc, wb, chunk, TailStrategy::GuardWithIf)
-        .reorder(wi, st.p, wb, wc)
+        .reorder(wi, st.r, wb, wc)
         .parallel(wc);
     if (!y.defined()) return;
     y.split(st.w, wo, wi, block, TailStrategy::GuardWithIf)

@@ -67,12 +67,13 @@ void schedule_elementwise(Halide::Func out, const Halide::Var &i, const Halide::
                           const std::vector<Halide::Expr> &specializations, const Schedule &s,
                           const Halide::Target &target);
 
-// A bit-packed output y(w, r) over words x rows: word(w, r) is the reduction of bits(b, w, r) over rb (the 32
-// bits b of a word). On CPUs the bits of one word are a vector of 32 lanes (a compare per vector of inputs,
-// then a horizontal add), the rows or else the words of a row are cut into parallel chunks as an elementwise
-// output is, from parallel_min elements (32 per word) up; on GPUs a thread computes a word.
+// A bit-packed output out(w, r) over words x rows (or, for saved bits, x planes): word(w, r) is the reduction
+// of bits(b, w, r) over rb (the 32 bits b of a word). schedule_packed: on CPUs the bits of one word are a vector
+// of 32 lanes (a compare per vector of inputs, then a horizontal add), the rows or else the words of a row are
+// cut into parallel chunks as an elementwise output is, from parallel_min elements (32 per word) up; on GPUs a
+// thread computes a word.
 struct PackedStages {
-    Halide::Func y, word, bits;
+    Halide::Func out, word, bits;
     Halide::Var w, r, b;
     Halide::RDom rb;
 };
@@ -80,19 +81,14 @@ void schedule_packed(const PackedStages &stages, const Halide::Expr &words, cons
                      const std::vector<Halide::Expr> &specializations, const Schedule &s,
                      const Halide::Target &target);
 
-// The saved planes of a forward pass (generators: define_saved): saved(w, p) is the reduction word(w, p) of
-// bits(b, w, p) over rb, as a packed output's words are. schedule_saving computes them, and y(w) (an
-// elementwise output over the same x, or undefined) with them, in blocks of 32 * save_block_words elements:
-// on CPUs each block of x is read for saved and then again, from the L1 cache, for y (compute_with; saved
-// first, so that y may overwrite x), the blocks cut into parallel chunks from parallel_min elements up; on GPUs
-// a thread computes a word of every plane, and y is an elementwise output of its own, computed after saved.
-struct SavedStages {
-    Halide::Func saved, word, bits;
-    Halide::Var w, b, p;
-    Halide::RDom rb;
-};
+// The saved planes of a forward pass (generators: define_saved), packed as above with r the plane, and y(w)
+// (an elementwise output over the same x, or undefined) with them, in blocks of 32 * save_block_words
+// elements: on CPUs each block of x is read for the planes and then again, from the L1 cache, for y
+// (compute_with; the planes first, so that y may overwrite x), the blocks cut into parallel chunks from
+// parallel_min elements up; on GPUs a thread computes a word of every plane, and y is an elementwise output of
+// its own, computed after them.
 constexpr int save_block_words = 128;
-void schedule_saving(const SavedStages &stages, Halide::Func y, const Halide::Expr &n, const Schedule &s,
+void schedule_saving(const PackedStages &stages, Halide::Func y, const Halide::Expr &n, const Schedule &s,
                      const Halide::Target &target);
 
 // An elementwise output out(i) over [0, n) that reads word i / 32 of a saved plane (GRAD_SAVED): on CPUs

@@ -48,6 +48,62 @@ static inline int test_output_matches(const char *name, const bq_params *p, int 
     return ref_same(ours, ref);
 }
 
+/* The 16-bit float conversions the typed tests check against, written from the IEEE 754 definitions (not the
+ * kernels' own), and the element types' sizes and spellings. */
+static inline uint32_t test_bits_of(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* binary16: 1 sign, 5 exponent (bias 15), 10 fraction bits; bfloat16: 1, 8 (bias 127), 7. A finite value is
+ * rounded to the nearest representable one, ties to the one with an even last fraction bit; past the
+ * largest finite value (beyond its half-way point to the next power of two) it is infinity. */
+static inline uint16_t test_round_to_16(float f, int exponent_bits, int fraction_bits) {
+    const int bias = (1 << (exponent_bits - 1)) - 1, max_exponent = (1 << exponent_bits) - 1;
+    uint16_t sign = (uint16_t)((test_bits_of(f) >> 31) << 15);
+    if (isnan(f)) return (uint16_t)(sign | (max_exponent << fraction_bits) | (1u << (fraction_bits - 1)));
+    double a = fabs((double)f);
+    if (isinf(f)) return (uint16_t)(sign | (max_exponent << fraction_bits));
+    if (a == 0.0) return sign;
+    int e;
+    frexp(a, &e); /* a = m 2^e, m in [0.5, 1): the unbiased exponent is e - 1 */
+    int exponent = e - 1;
+    if (exponent < 1 - bias) exponent = 1 - bias; /* subnormal: the fixed scale of the smallest exponent */
+    double scaled = ldexp(a, fraction_bits - exponent); /* exact: a power-of-two scaling */
+    double q = rint(scaled);                             /* to nearest, ties to even */
+    if (q >= ldexp(1.0, fraction_bits + 1)) {            /* rounded up to the next power of two */
+        q /= 2.0;
+        exponent++;
+    }
+    if (exponent + bias >= max_exponent) return (uint16_t)(sign | (max_exponent << fraction_bits));
+    unsigned fraction = (unsigned)q;
+    unsigned biased = fraction >= (1u << fraction_bits) ? (unsigned)(exponent + bias) : 0u; /* else subnormal */
+    return (uint16_t)(sign | (biased << fraction_bits) | (fraction & ((1u << fraction_bits) - 1)));
+}
+
+static inline float test_widen_16(uint16_t h, int exponent_bits, int fraction_bits) {
+    const int bias = (1 << (exponent_bits - 1)) - 1, max_exponent = (1 << exponent_bits) - 1;
+    int sign = h >> 15;
+    int biased = (h >> fraction_bits) & max_exponent;
+    unsigned fraction = h & ((1u << fraction_bits) - 1);
+    double v;
+    if (biased == max_exponent) {
+        v = fraction ? NAN : INFINITY;
+    } else if (biased == 0) {
+        v = ldexp((double)fraction, 1 - bias - fraction_bits);
+    } else {
+        v = ldexp((double)(fraction | (1u << fraction_bits)), biased - bias - fraction_bits);
+    }
+    return (float)(sign ? -v : v);
+}
+
+static inline size_t test_elem_size(bq_dtype t) { return t == BQ_F32 ? 4 : t == BQ_I8 ? 1 : t == BQ_BIT ? 4 : 2; }
+static inline const char *test_type_name(bq_dtype t) {
+    static const char *const names[] = {"f32", "f16", "bf16", "i8", "bit"};
+    return names[t];
+}
+
 /* xorshift64*: small, deterministic, good enough to spread test inputs. */
 typedef struct {
     uint64_t state;

@@ -44,9 +44,6 @@ static void fail(const char *fmt, const char *a, const char *b, size_t n, size_t
     }
 }
 
-static size_t elem_size(bq_dtype t) { return t == BQ_F32 ? 4 : 2; }
-static const char *type_name(bq_dtype t) { return t == BQ_F32 ? "f32" : t == BQ_F16 ? "f16" : "bf16"; }
-
 /* Element i of a float array of type t as its bits, and whether it is a NaN. */
 static uint32_t bits_at(bq_dtype t, const void *p, size_t i) {
     if (t == BQ_F32) {
@@ -72,46 +69,23 @@ static int same_element(bq_dtype t, const void *a, const void *b, size_t i) {
     return x == y || (is_nan_bits(t, x) && is_nan_bits(t, y));
 }
 
-/* Element i widened to float32 (float16 by its definition; bfloat16 is the upper half of a float32). */
+/* Element i widened to float32, and v stored as element i, by test_common.h's conversions. */
 static float value_at(bq_dtype t, const void *p, size_t i) {
-    uint32_t b = bits_at(t, p, i);
-    float f;
-    if (t == BQ_BF16) b <<= 16;
-    if (t == BQ_F16) {
-        int e = (int)((b >> 10) & 31);
-        double m = (double)(b & 1023);
-        double v = e == 31 ? (m != 0 ? NAN : INFINITY) : e == 0 ? ldexp(m, -24) : ldexp(m + 1024, e - 25);
-        return (float)((b & 0x8000) ? -v : v);
+    if (t == BQ_F32) {
+        uint32_t b = bits_at(t, p, i);
+        float f;
+        memcpy(&f, &b, 4);
+        return f;
     }
-    memcpy(&f, &b, 4);
-    return f;
+    return t == BQ_F16 ? test_widen_16((uint16_t)bits_at(t, p, i), 5, 10) : test_widen_16((uint16_t)bits_at(t, p, i), 8, 7);
 }
 
 static void put(bq_dtype t, void *p, size_t i, float v) {
-    uint32_t b;
-    memcpy(&b, &v, 4);
     if (t == BQ_F32) {
-        memcpy((char *)p + 4 * i, &b, 4);
+        memcpy((char *)p + 4 * i, &v, 4);
         return;
     }
-    uint16_t h;
-    if (t == BQ_BF16) {
-        h = (uint16_t)(b >> 16); /* truncation: the test only needs some bfloat16 near v */
-    } else {
-        /* float16 by truncation of a value in its range, else infinity or NaN */
-        float a = fabsf(v);
-        uint16_t sign = (uint16_t)((b >> 16) & 0x8000);
-        if (isnan(v)) h = 0x7e00;
-        else if (a >= 65520.0f) h = 0x7c00;
-        else if (a < 0x1p-24f) h = 0;
-        else if (a < 0x1p-14f) h = (uint16_t)(a * 0x1p24f);
-        else {
-            int e;
-            float m = frexpf(a, &e); /* a = m 2^e, m in [0.5, 1) */
-            h = (uint16_t)(((e + 14) << 10) | ((uint16_t)(m * 2048.0f) & 1023));
-        }
-        h |= sign;
-    }
+    uint16_t h = t == BQ_F16 ? test_round_to_16(v, 5, 10) : test_round_to_16(v, 8, 7);
     memcpy((char *)p + 2 * i, &h, 2);
 }
 
@@ -229,9 +203,9 @@ static void check_case(const char *name, const bq_params *p, const bq_quantizer 
                        int in_place, uint64_t seed) {
     char what[200];
     snprintf(what, sizeof what, "%s t=%g bits=%d training=%d %s %s%s", name, (double)p->cancel_threshold,
-             p->dorefa_bits, p->training, type_name(t), in_place ? "in place" : "out of place",
+             p->dorefa_bits, p->training, test_type_name(t), in_place ? "in place" : "out of place",
              offset ? ", offset" : "");
-    const size_t es = elem_size(t), off = offset ? es : 0;
+    const size_t es = test_elem_size(t), off = offset ? es : 0;
     float a[2] = {0.0f, 0.0f};
     int planes = expected_planes(name, p->cancel_threshold, a);
     size_t plane = (n + 31) / 32, words = 0;

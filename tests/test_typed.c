@@ -36,61 +36,7 @@
 static int passed, failed, printed;
 #define MAX_PRINTED 20
 
-/* ---- the reference conversions, from the IEEE 754 definitions ---- */
-
-static uint32_t bits_of(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-/* binary16: 1 sign, 5 exponent (bias 15), 10 fraction bits; bfloat16: 1, 8 (bias 127), 7. A finite value is
- * rounded to the nearest representable one, ties to the one with an even last fraction bit; past the
- * largest finite value (beyond its half-way point to the next power of two) it is infinity. */
-static uint16_t round_to_16(float f, int exponent_bits, int fraction_bits) {
-    const int bias = (1 << (exponent_bits - 1)) - 1, max_exponent = (1 << exponent_bits) - 1;
-    uint16_t sign = (uint16_t)((bits_of(f) >> 31) << 15);
-    if (isnan(f)) return (uint16_t)(sign | (max_exponent << fraction_bits) | (1u << (fraction_bits - 1)));
-    double a = fabs((double)f);
-    if (isinf(f)) return (uint16_t)(sign | (max_exponent << fraction_bits));
-    if (a == 0.0) return sign;
-    int e;
-    frexp(a, &e); /* a = m 2^e, m in [0.5, 1): the unbiased exponent is e - 1 */
-    int exponent = e - 1;
-    if (exponent < 1 - bias) exponent = 1 - bias; /* subnormal: the fixed scale of the smallest exponent */
-    double scaled = ldexp(a, fraction_bits - exponent); /* exact: a power-of-two scaling */
-    double q = rint(scaled);                             /* to nearest, ties to even */
-    if (q >= ldexp(1.0, fraction_bits + 1)) {            /* rounded up to the next power of two */
-        q /= 2.0;
-        exponent++;
-    }
-    if (exponent + bias >= max_exponent) return (uint16_t)(sign | (max_exponent << fraction_bits));
-    unsigned fraction = (unsigned)q;
-    unsigned biased = fraction >= (1u << fraction_bits) ? (unsigned)(exponent + bias) : 0u; /* else subnormal */
-    return (uint16_t)(sign | (biased << fraction_bits) | (fraction & ((1u << fraction_bits) - 1)));
-}
-
-static float widen_16(uint16_t h, int exponent_bits, int fraction_bits) {
-    const int bias = (1 << (exponent_bits - 1)) - 1, max_exponent = (1 << exponent_bits) - 1;
-    int sign = h >> 15;
-    int biased = (h >> fraction_bits) & max_exponent;
-    unsigned fraction = h & ((1u << fraction_bits) - 1);
-    double v;
-    if (biased == max_exponent) {
-        v = fraction ? NAN : INFINITY;
-    } else if (biased == 0) {
-        v = ldexp((double)fraction, 1 - bias - fraction_bits);
-    } else {
-        v = ldexp((double)(fraction | (1u << fraction_bits)), biased - bias - fraction_bits);
-    }
-    return (float)(sign ? -v : v);
-}
-
-static size_t elem_size(bq_dtype t) { return t == BQ_F32 ? 4 : t == BQ_I8 ? 1 : t == BQ_BIT ? 4 : 2; }
-static const char *type_name(bq_dtype t) {
-    static const char *const names[] = {"f32", "f16", "bf16", "i8", "bit"};
-    return names[t];
-}
+/* ---- the reference conversions (test_common.h), element access ---- */
 
 /* Element i of an array of type t (not BIT), widened to float32. */
 static float load(bq_dtype t, const void *p, size_t i) {
@@ -105,7 +51,7 @@ static float load(bq_dtype t, const void *p, size_t i) {
         return (float)((const int8_t *)p)[i];
     default:
         memcpy(&h, (const char *)p + 2 * i, 2);
-        return t == BQ_F16 ? widen_16(h, 5, 10) : widen_16(h, 8, 7);
+        return t == BQ_F16 ? test_widen_16(h, 5, 10) : test_widen_16(h, 8, 7);
     }
 }
 
@@ -120,7 +66,7 @@ static void store(bq_dtype t, void *p, size_t i, float v) {
         ((int8_t *)p)[i] = (int8_t)v;
         return;
     default:
-        h = t == BQ_F16 ? round_to_16(v, 5, 10) : round_to_16(v, 8, 7);
+        h = t == BQ_F16 ? test_round_to_16(v, 5, 10) : test_round_to_16(v, 8, 7);
         memcpy((char *)p + 2 * i, &h, 2);
         return;
     }
@@ -128,7 +74,7 @@ static void store(bq_dtype t, void *p, size_t i, float v) {
 
 /* Bytes of a rows x cols tensor of type t. */
 static size_t tensor_bytes(bq_dtype t, size_t rows, size_t cols) {
-    return t == BQ_BIT ? rows * ((cols + 31) / 32) * 4 : rows * cols * elem_size(t);
+    return t == BQ_BIT ? rows * ((cols + 31) / 32) * 4 : rows * cols * test_elem_size(t);
 }
 
 /* The reference's rows x cols output of type t from its float32 results f: BIT packed row by row. */
@@ -181,7 +127,7 @@ static bq_status call_forward(const bq_quantizer *q, bq_dtype xt, const void *x,
 static bq_status call_backward(const bq_quantizer *q, bq_dtype t, const void *x, const void *g, void *dx, size_t n) {
     if (path.kind == TEST_PATH_CPU) return bq_backward_typed(q, t, x, g, dx, n);
     if (path.kind == TEST_PATH_HOST) return bq_device_backward_typed_host(q, path.backend, t, x, g, dx, n);
-    size_t bytes = n * elem_size(t) + GUARD_BYTES;
+    size_t bytes = n * test_elem_size(t) + GUARD_BYTES;
     void *d_x = test_device_alloc(path.device, bytes), *d_g = test_device_alloc(path.device, bytes);
     void *d_dx = dx == g ? d_g : test_device_alloc(path.device, bytes);
     bq_status s = BQ_E_RUNTIME;
@@ -240,7 +186,7 @@ static void fail(const char *what, const test_case *c, const char *dir, bq_dtype
                  size_t cols, const char *layout) {
     failed++;
     if (printed++ < MAX_PRINTED) {
-        printf("FAIL %s %s %s->%s [%s] %zux%zu %s: %s\n", c->desc, dir, type_name(in), type_name(out), path_name, rows,
+        printf("FAIL %s %s %s->%s [%s] %zux%zu %s: %s\n", c->desc, dir, test_type_name(in), test_type_name(out), path_name, rows,
                cols, layout, what);
     }
 }
@@ -248,12 +194,12 @@ static void fail(const char *what, const test_case *c, const char *dir, bq_dtype
 /* Compares element or word i of got and want; a NaN matches any NaN. */
 static int same(bq_dtype t, const void *got, const void *want, size_t i) {
     if (t == BQ_BIT || t == BQ_I8) {
-        size_t s = elem_size(t);
+        size_t s = test_elem_size(t);
         return memcmp((const char *)got + s * i, (const char *)want + s * i, s) == 0;
     }
     float a = load(t, got, i), b = load(t, want, i);
     if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
-    return memcmp((const char *)got + elem_size(t) * i, (const char *)want + elem_size(t) * i, elem_size(t)) == 0;
+    return memcmp((const char *)got + test_elem_size(t) * i, (const char *)want + test_elem_size(t) * i, test_elem_size(t)) == 0;
 }
 
 typedef enum { ALIGNED, OFFSET, IN_PLACE } layout;
@@ -269,10 +215,10 @@ typedef struct {
 static void check_forward(const test_case *c, const bq_quantizer *q, bq_dtype in, bq_dtype out, size_t rows,
                           size_t cols, layout l, workspace *w, uint64_t seed) {
     size_t n = rows * cols;
-    if (l == IN_PLACE && (out == BQ_BIT || elem_size(in) != elem_size(out))) return;
+    if (l == IN_PLACE && (out == BQ_BIT || test_elem_size(in) != test_elem_size(out))) return;
     if (l == IN_PLACE && path.kind == TEST_PATH_DEVICE && out != in) return;
     test_rng r = test_rng_seed(seed);
-    size_t off_x = l == OFFSET ? elem_size(in) : 0, off_y = l == OFFSET ? elem_size(out) : 0;
+    size_t off_x = l == OFFSET ? test_elem_size(in) : 0, off_y = l == OFFSET ? test_elem_size(out) : 0;
     unsigned char *x = w->x + off_x;
     make_inputs(&r, in, x, n);
     for (size_t i = 0; i < n; i++)
@@ -285,7 +231,7 @@ static void check_forward(const test_case *c, const bq_quantizer *q, bq_dtype in
     pack_reference(out, w->ref, w->want, rows, cols);
     unsigned char *y = l == IN_PLACE ? x : w->out + off_y;
     unsigned char *x_copy = w->g; /* the input, to check it comes back unchanged */
-    memcpy(x_copy, x, n * elem_size(in));
+    memcpy(x_copy, x, n * test_elem_size(in));
     if (l != IN_PLACE) memset(y, GUARD, ybytes + GUARD_BYTES);
     else memset(y + ybytes, GUARD, GUARD_BYTES);
     bq_status s = call_forward(q, in, x, out, y, rows, cols);
@@ -317,7 +263,7 @@ static void check_forward(const test_case *c, const bq_quantizer *q, bq_dtype in
         ok = 0;
         fail("wrote past the output", c, "fwd", in, out, rows, cols, LAYOUT_NAMES[l]);
     }
-    if (l != IN_PLACE && memcmp(x_copy, x, n * elem_size(in)) != 0) {
+    if (l != IN_PLACE && memcmp(x_copy, x, n * test_elem_size(in)) != 0) {
         ok = 0;
         fail("changed x", c, "fwd", in, out, rows, cols, LAYOUT_NAMES[l]);
     }
@@ -327,7 +273,7 @@ static void check_forward(const test_case *c, const bq_quantizer *q, bq_dtype in
 static void check_backward(const test_case *c, const bq_quantizer *q, bq_dtype t, size_t n, layout l, workspace *w,
                            uint64_t seed) {
     test_rng r = test_rng_seed(seed);
-    size_t es = elem_size(t), off = l == OFFSET ? es : 0;
+    size_t es = test_elem_size(t), off = l == OFFSET ? es : 0;
     unsigned char *x = w->x + off, *g = w->g + off;
     make_inputs(&r, t, x, n);
     make_inputs(&r, t, g, n);
@@ -552,7 +498,7 @@ static void check_conversions(void) {
         {0x1p-133f, 0x0000, 0x0001},    {3e38f, 0x7c00, 0x7f62},      {INFINITY, 0x7c00, 0x7f80},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-        uint16_t h = round_to_16(known[i].v, 5, 10), b = round_to_16(known[i].v, 8, 7);
+        uint16_t h = test_round_to_16(known[i].v, 5, 10), b = test_round_to_16(known[i].v, 8, 7);
         if (h != known[i].f16 || b != known[i].bf16) {
             printf("FAIL reference conversion of %a: f16 %04x (want %04x), bf16 %04x (want %04x)\n",
                    (double)known[i].v, h, known[i].f16, b, known[i].bf16);
@@ -564,8 +510,8 @@ static void check_conversions(void) {
     /* Every 16-bit pattern widens and rounds back to itself (NaNs to a NaN). */
     for (uint32_t u = 0; u < 65536; u++) {
         for (int bf = 0; bf < 2; bf++) {
-            float v = bf ? widen_16((uint16_t)u, 8, 7) : widen_16((uint16_t)u, 5, 10);
-            uint16_t back = bf ? round_to_16(v, 8, 7) : round_to_16(v, 5, 10);
+            float v = bf ? test_widen_16((uint16_t)u, 8, 7) : test_widen_16((uint16_t)u, 5, 10);
+            uint16_t back = bf ? test_round_to_16(v, 8, 7) : test_round_to_16(v, 5, 10);
             uint32_t bf_bits = u << 16;
             float direct;
             memcpy(&direct, &bf_bits, 4);
