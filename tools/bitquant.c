@@ -256,8 +256,8 @@ static double element_bytes(bq_dtype t) { return t == BQ_F32 ? 4.0 : t == BQ_I8 
  * bits (1/8 byte per plane and element) written by bq_forward_save, read by bq_backward_saved instead of x. */
 static double bytes_of(const bench_case *c, size_t n) {
     double in = element_bytes(c->in), out = element_bytes(c->backward ? c->in : c->out);
-    if (c->saved) return (double)n * ((shape_of(c) == SHAPE_REDUCE_MAP ? 2.0 : 1.0) * in + out + c->planes / 8.0);
     traffic_shape shape = shape_of(c);
+    if (c->saved) return (double)n * ((shape == SHAPE_REDUCE_MAP ? 2.0 : 1.0) * in + out + c->planes / 8.0);
     double reads = shape == SHAPE_GRAD || shape == SHAPE_REDUCE_MAP ? 2.0 : 1.0;
     return (double)n * (reads * in + out);
 }
