@@ -1,6 +1,6 @@
 # The Halide generators: built for and run on the build machine only. Halide comes from the pinned PyPI
-# wheel in .venv (scripts/bootstrap.sh) unless Halide_ROOT (or Halide_DIR and HalideHelpers_DIR) point
-# elsewhere. A cross build (for example the aarch64 preset) cannot run generators built with its own
+# wheel: the building interpreter's under pip, else .venv's (scripts/bootstrap.sh), unless Halide_ROOT (or
+# Halide_DIR and HalideHelpers_DIR) point elsewhere. A cross build (for example the aarch64 preset) cannot run generators built with its own
 # compiler, so it first makes, or reuses, a host build of the generators alone in
 # <build>/host-generators, and imports them from there (Halide's two-build flow).
 #
@@ -8,6 +8,20 @@
 
 if(NOT Halide_ROOT AND DEFINED ENV{Halide_ROOT})
   set(Halide_ROOT "$ENV{Halide_ROOT}")
+endif()
+# Under pip (scikit-build-core) Halide is a build requirement, installed wherever the building interpreter
+# finds it (an isolated build environment, not .venv). The wheel's own share/cmake shims would look in the
+# target interpreter's site-packages instead, so ask that interpreter where the package is.
+if(NOT Halide_ROOT AND SKBUILD)
+  execute_process(
+    COMMAND "${Python_EXECUTABLE}" -c
+            "import importlib.util; print(importlib.util.find_spec('halide').submodule_search_locations[0])"
+    OUTPUT_VARIABLE build_halide OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE build_result)
+  if(NOT build_result EQUAL 0)
+    message(FATAL_ERROR "bitquant: the building interpreter (${Python_EXECUTABLE}) has no halide package: "
+                        "pyproject.toml's build requirements name halide==21.0.0")
+  endif()
+  set(Halide_ROOT "${build_halide}")
 endif()
 if(NOT Halide_ROOT AND EXISTS "${PROJECT_SOURCE_DIR}/.venv/bin/python3")
   execute_process(

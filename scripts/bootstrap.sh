@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what bitquant needs to build and test, and nothing twice: Debian packages (when missing), a
 # Python virtual environment in .venv with the pinned Halide wheel, CMake and Ninja, and one in .venv-peers
-# with the real bitorch (0.4.1, without its dependencies: Debian's torch, pandas and matplotlib serve) for
-# the side-by-side comparison (tools/peers.py).
+# with the real bitorch (0.4.1, without its dependencies: Debian's torch, pandas and matplotlib serve) and
+# pytest, for the side-by-side comparison (tools/peers.py) and the Python package's tests.
 # Usage: scripts/bootstrap.sh    (idempotent; run from anywhere)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,11 +35,14 @@ if ! cmp -s "$requirements" "$stamp"; then
 fi
 
 # bitorch on Debian's torch: the venv sees the system's packages; bitorch's own pins would pull another torch.
+# The Python package's tests run here too, so it also gets pytest (scripts/requirements-peers.txt).
 peers="$root/.venv-peers"
+peers_requirements="$root/scripts/requirements-peers.txt"
 peers_stamp="$peers/.bitquant-peers"
-if [ ! -f "$peers_stamp" ]; then
-  echo "bootstrap: creating $peers with bitorch==0.4.1 on Debian's torch"
-  /usr/bin/python3 -m venv --system-site-packages "$peers"
+if ! cmp -s "$peers_requirements" "$peers_stamp"; then
+  echo "bootstrap: setting up $peers: bitorch==0.4.1 on Debian's torch, $(tr '\n' ' ' < "$peers_requirements")"
+  [ -x "$peers/bin/python3" ] || /usr/bin/python3 -m venv --system-site-packages "$peers"
   "$peers/bin/python3" -m pip install --quiet --disable-pip-version-check --no-deps bitorch==0.4.1
-  touch "$peers_stamp"
+  "$peers/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$peers_requirements"
+  cp "$peers_requirements" "$peers_stamp"
 fi

@@ -1,0 +1,235 @@
+"""bitquant's library level: bitquant.Quantizer on NumPy arrays and CPU torch tensors, the listings, threads,
+and errors. The numbers are checked against bitquant._reference (bitorch's formulas as torch operations)
+under the spec's conformance rule, on edge values and every length up to 70, for every quantizer and
+parameter case of the library's table; the typed and saved-bit calls against the float32 ones by the rules
+the C header states."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import bitquant
+from conftest import need
+
+torch = need("torch")
+testing = need("bitquant.testing")
+from bitquant import _reference  # noqa: E402 (needs torch)
+
+CASES = testing.checked_cases()
+LENGTHS = list(range(0, 71)) + [1000, 4096 + 17]
+
+
+def reference(case, x, g):
+    q = bitquant.Quantizer(case.quantizer, **case.kernel_params())
+    if case.direction == "forward":
+        return _reference.forward(case.quantizer, x, q.params)
+    return _reference.backward(case.quantizer, x, g, q.params)
+
+
+def kernels(case, x, g, **kwargs):
+    q = bitquant.Quantizer(case.quantizer, **case.kernel_params(), **kwargs)
+    return q.forward(x) if case.direction == "forward" else q.backward(x, g)
+
+
+def assert_conforms(case, ours, theirs, x, g):
+    bad, _ = testing.compare(case, ours, theirs, x, g)
+    assert len(bad) == 0, "\n".join([f"{case.label}: {len(bad)} mismatches"] + testing.examples(bad, x, g, ours, theirs))
+
+
+def test_listing_follows_the_kernel_table_and_bitorch():
+    from_library = [q.name for q in bitquant.quantizers()]
+    assert len(from_library) == len(set(from_library)) > 0
+    fields = {name for name, _ in bitquant._library.Params._fields_}
+    for info in bitquant.quantizers():
+        assert set(info.params) <= fields - {"cancel_threshold"}
+        assert info.forward_kernel and info.backward_kernel
+        assert bitquant.quantizer_info(info.name) == info
+    bitorch = need("bitorch.quantizations")
+    assert set(from_library) <= set(bitorch.quantizations_by_name)
+
+
+def test_cpu_variants_and_backends():
+    variants = bitquant.cpu_variants()
+    assert [v.active for v in variants].count(True) == 1
+    active = next(v for v in variants if v.active)
+    assert active.supported and active.name == bitquant.active_cpu_variant()
+    names = [b.name for b in bitquant.backends()]
+    assert names == ["cuda", "opencl"]
+    for backend in bitquant.backends():
+        assert backend.device is None or backend.compiled
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_kernels_match_the_reference_on_edge_values(case):
+    for data in ("with NaN", "NaN-free"):
+        x, g = testing.edge_inputs(4099, seed=11)
+        if data == "NaN-free":
+            x = x.nan_to_num(nan=0.25, posinf=float("inf"), neginf=float("-inf"))
+        assert_conforms(case, kernels(case, x, g), reference(case, x, g), x, g)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c.params], ids=str)
+def test_every_length_and_numpy_equals_torch(case):
+    for n in LENGTHS:
+        x, g = testing.edge_inputs(max(n, 1), seed=n)
+        x, g = x[:n], g[:n]
+        ours = kernels(case, x, g)
+        assert_conforms(case, ours, reference(case, x, g), x, g)
+        from_numpy = kernels(case, x.numpy(), g.numpy())
+        assert isinstance(from_numpy, np.ndarray) and from_numpy.dtype == np.float32 and from_numpy.shape == (n,)
+        assert from_numpy.tobytes() == ours.numpy().tobytes()
+
+
+def test_shapes_and_non_contiguous_inputs():
+    x = torch.randn(6, 7, 5)
+    q = bitquant.Quantizer("approxsign")
+    strided = x.transpose(0, 2)
+    assert not strided.is_contiguous()
+    assert torch.equal(q.forward(strided), q.forward(strided.contiguous()))
+    assert q.forward(strided).shape == strided.shape
+    a = x.numpy()[:, ::2]
+    assert np.array_equal(q.backward(a, np.ones_like(a)), q.backward(np.ascontiguousarray(a), np.ones(a.shape, np.float32)))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("case", [c for c in CASES if not c.params or c.quantizer == "inputdorefa"], ids=str)
+def test_16_bit_types_round_once(case, dtype):
+    """typed(x) == round_to_type(float32 kernels(widen(x))), bit for bit (bq_dtype's rule)."""
+    kind = getattr(torch, dtype)
+    x, g = testing.edge_inputs(1037, seed=5)
+    x16, g16 = x.to(kind), g.to(kind)
+    ours = kernels(case, x16, g16)
+    assert ours.dtype == kind
+    expected = kernels(case, x16.float(), g16.float()).to(kind)
+    same = (ours.view(torch.int16) == expected.view(torch.int16)) | (ours.isnan() & expected.isnan())
+    assert bool(same.all()), case.label
+
+
+def test_int8_and_bit_outputs():
+    x, _ = testing.edge_inputs(3 * 45, seed=3)
+    x = x.nan_to_num(nan=0.5).reshape(3, 45)
+    for name in ("sign", "steheaviside", "approxsign", "swishsign"):
+        q = bitquant.Quantizer(name)
+        y = q.forward(x)
+        assert torch.equal(q.forward(x, dtype="int8"), y.to(torch.int8))
+        assert np.array_equal(q.forward(x.numpy(), out=np.empty((3, 45), np.int8)), y.numpy().astype(np.int8))
+        words = q.forward_bits(x)
+        assert words.shape == (3, 2) and words.dtype == torch.int32
+        negative = (y == -1).numpy()
+        for r in range(3):
+            for c in range(64):
+                bit = (int(words[r, c // 32]) >> (c % 32)) & 1
+                assert bit == (negative[r, c] if c < 45 else 0), (name, r, c)
+        assert np.array_equal(q.forward_bits(x.numpy()).view(np.int32), words.numpy())
+    with pytest.raises(NotImplementedError, match="inputdorefa has no BQ_I8 output"):
+        bitquant.Quantizer("inputdorefa").forward(x, dtype="int8")
+
+
+SAVED_BITS = {("sign", 0.0): 0, ("sign", 1.0): 1, ("steheaviside", 0.0): 1, ("steheaviside", 0.5): 1,
+              ("steheaviside", 1.3): 2, ("approxsign", 0.0): None, ("swishsign", 1.0): None,
+              ("weightdorefa", 1.0): 1, ("inputdorefa", 0.0): 0, ("progressive_sign", 2.0): 1}
+
+
+@pytest.mark.parametrize("name, threshold", list(SAVED_BITS), ids=lambda v: str(v))
+def test_saved_bits(name, threshold):
+    q = bitquant.Quantizer(name, cancel_threshold=threshold)
+    assert q.saved_bits == SAVED_BITS[(name, threshold)]
+    x, g = testing.edge_inputs(1000, seed=9)
+    if q.saved_bits is None:
+        with pytest.raises(NotImplementedError, match="needs"):
+            q.forward_save(x)
+        return
+    for n in (0, 1, 31, 32, 33, 1000):
+        y, saved = q.forward_save(x[:n])
+        assert saved.shape == (q.saved_bits * ((n + 31) // 32),) and saved.dtype == torch.int32
+        assert q.saved_words(n) == saved.numel()
+        assert torch.equal(y.view(torch.int32), q.forward(x[:n]).view(torch.int32))
+        dx = q.backward_saved(saved, g[:n])
+        assert torch.equal(dx.view(torch.int32), q.backward(x[:n], g[:n]).view(torch.int32))
+    y, saved = q.forward_save(x.numpy())
+    assert saved.dtype == np.uint32
+    with pytest.raises(ValueError, match="saved must be"):
+        q.backward_saved(saved[:-1] if len(saved) else np.zeros(1, np.uint32), g.numpy())
+
+
+def test_in_place_and_partial_overlap():
+    x, g = testing.edge_inputs(1001, seed=4)
+    q = bitquant.Quantizer("steheaviside", cancel_threshold=1.3)
+    expected_y, expected_dx = q.forward(x), q.backward(x, g)
+    y = x.clone()
+    assert q.forward(y, out=y) is y and torch.equal(y, expected_y)
+    dx = g.clone()
+    q.backward(x, dx, out=dx)
+    assert torch.equal(dx.view(torch.int32), expected_dx.view(torch.int32))
+    buffer = x.clone()
+    before = buffer.clone()
+    with pytest.raises(ValueError, match="overlap"):
+        q.forward(buffer[:-1], out=buffer[1:])
+    assert torch.equal(buffer.view(torch.int32), before.view(torch.int32))
+
+
+def test_opencl_backend_equals_the_cpu():
+    device = {b.name: b.device for b in bitquant.backends()}["opencl"]
+    if device is None:
+        pytest.skip("no OpenCL device")
+    x, g = testing.edge_inputs(4099, seed=2)
+    for case in CASES[::7]:
+        cpu, gpu = kernels(case, x, g), kernels(case, x, g, backend="opencl")
+        assert torch.equal(cpu.view(torch.int32), gpu.view(torch.int32)) or case.swish_tolerance_scale(), case.label
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: bitquant.Quantizer("sgn"), ValueError, 'bq_create: no quantizer named "sgn"'),
+    (lambda: bitquant.Quantizer("inputdorefa", dorefa_bits=30), ValueError, "dorefa_bits = 30 is outside 1..24"),
+    (lambda: bitquant.Quantizer("sign", cancel_threshold=float("nan")), ValueError, "cancel_threshold"),
+    (lambda: bitquant.Quantizer("swishsign", swish_beta=float("inf")), ValueError, "swish_beta"),
+    (lambda: bitquant.Quantizer("progressive_sign", progressive_alpha=-1.0), ValueError, "progressive_alpha"),
+    (lambda: bitquant.Quantizer("sign", dorefa_bits=2), TypeError, "sign does not read 'dorefa_bits'"),
+    (lambda: bitquant.Quantizer("inputdorefa", dorefa_bits=2.5), ValueError, "dorefa_bits must be an int"),
+    (lambda: bitquant.Quantizer(3), TypeError, "is a str"),
+    (lambda: bitquant.Quantizer("sign", backend="metal"), ValueError, "no backend 'metal'"),
+    (lambda: bitquant.Quantizer("sign").forward(np.zeros(4)), TypeError, "float64"),
+    (lambda: bitquant.Quantizer("sign").forward([1.0]), TypeError, "NumPy array or a CPU torch tensor"),
+    (lambda: bitquant.Quantizer("sign").forward(np.zeros(4, np.float32), out=np.zeros(5, np.float32)), ValueError,
+     "shape"),
+    (lambda: bitquant.Quantizer("sign").forward(np.zeros(4, np.float32), out=np.zeros(8, np.float32)[::2]),
+     ValueError, "contiguous"),
+    (lambda: bitquant.Quantizer("sign").backward(np.zeros(4, np.float32), np.zeros(4, np.float16)), TypeError,
+     "one float type"),
+    (lambda: bitquant.Quantizer("approxsign").saved_words(4), NotImplementedError, "approxsign"),
+    (lambda: bitquant.set_num_threads(0), ValueError, "bq_set_num_threads"),
+    (lambda: bitquant.set_num_threads("2"), TypeError, "int"),
+])
+def test_errors_carry_the_library_message(make, error, message):
+    with pytest.raises(error, match=message) as caught:
+        make()
+    if isinstance(caught.value, bitquant.Error):
+        assert caught.value.message and caught.value.status != 0
+
+
+def test_rejected_calls_leave_outputs_untouched():
+    out = np.full(4, 7.0, np.float32)
+    with pytest.raises(TypeError):
+        bitquant.Quantizer("sign").forward(np.zeros(4), out=out)
+    with pytest.raises(NotImplementedError):
+        bitquant.Quantizer("inputdorefa").forward(np.zeros(4, np.float32), out=np.full(4, 7, np.int8))
+    assert np.all(out == 7.0)
+
+
+def test_set_num_threads_keeps_results():
+    x, g = testing.edge_inputs(1 << 17, seed=8)
+    q = bitquant.Quantizer("approxsign", cancel_threshold=1.0)
+    results = []
+    for threads in (1, 2, 3):
+        bitquant.set_num_threads(threads)
+        results.append(q.backward(x, g).view(torch.int32))
+    assert all(torch.equal(results[0], r) for r in results)
+
+
+def test_a_missing_library_is_an_import_error_that_names_it():
+    script = "import bitquant\ntry:\n    bitquant.quantizers()\nexcept ImportError as e:\n    print(e)\n"
+    env = {"BITQUANT_LIBRARY": "/nonexistent/libbitquant.so", "PYTHONPATH": ":".join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+    assert "cannot load /nonexistent/libbitquant.so" in out and "BITQUANT_LIBRARY" in out
