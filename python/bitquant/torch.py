@@ -115,7 +115,7 @@ def forward_save(q, x, keep=True):
 
 def backward(q, kept, g):
     """grad_x from what forward_save kept (saved words, or x where q.saved_bits is None) and grad_y g."""
-    g = g.contiguous()
+    g, kept = g.contiguous(), kept.contiguous()
     lib, code, n = L.lib(), _TYPES[g.dtype], g.numel()
     dx = torch.empty_like(g)
     if g.device.type == "cpu":
@@ -177,7 +177,9 @@ if _custom_ops:
     @_forward_op.register_fake
     def _(x, name, values):
         bits = _from_values(name, values).saved_bits or 0
-        return torch.empty_like(x), x.new_empty((bits * ((x.numel() + 31) // 32),), dtype=torch.int32)
+        # The real op's outputs are contiguous whatever x's strides (it runs on x.contiguous()).
+        return (torch.empty_like(x, memory_format=torch.contiguous_format),
+                x.new_empty((bits * ((x.numel() + 31) // 32),), dtype=torch.int32))
 
     @torch.library.custom_op("bitquant::backward", mutates_args=())
     def _backward_op(kept: torch.Tensor, grad: torch.Tensor, name: str, values: List[float]) -> torch.Tensor:
@@ -185,7 +187,7 @@ if _custom_ops:
 
     @_backward_op.register_fake
     def _(kept, grad, name, values):
-        return torch.empty_like(grad)
+        return torch.empty_like(grad, memory_format=torch.contiguous_format)
 
     def _setup_context(ctx, inputs, output):
         x, name, values = inputs
@@ -198,6 +200,17 @@ if _custom_ops:
 
     torch.library.register_autograd("bitquant::forward_save", _op_backward, setup_context=_setup_context)
 
+    @torch.compiler.assume_constant_result
+    def _op_values(name, items):
+        """The custom op's values for a name and its sorted parameter items; run by torch.compile at trace
+        time, never traced (it creates the Quantizer through ctypes), its result a constant of the graph."""
+        return tuple(_values(_quantizer(name, dict(items))))
+
+    @torch.compiler.assume_constant_result
+    def _cuda_device_now():
+        """_cuda_device() as a constant of the graph (its ctypes call is not traced)."""
+        return _cuda_device()
+
 
 def _compiling():
     compiler = getattr(torch, "compiler", None)
@@ -208,11 +221,14 @@ def quantize(x, name, **params):
     """bitorch's quantization `name` of x, differentiable: the forward and the straight-through backward of
     bitquant's kernels (params: bq_params fields the quantizer reads, and cancel_threshold; see
     bitquant.Quantizer). A bad name or parameter raises the library's error."""
+    if _custom_ops and _compiling():
+        on_kernels = x.dtype in _TYPES and (x.device.type == "cpu" or
+                                            (x.device.type == "cuda" and _cuda_device_now()))
+        if on_kernels:
+            return _forward_op(x, name, list(_op_values(name, tuple(sorted(params.items())))))[0]
     q = _quantizer(name, params)
     if not runs_on_kernels(x):
         return _reference.Function.apply(x, name, q.params)
-    if _custom_ops and _compiling():
-        return _forward_op(x, name, _values(q))[0]
     if not (torch.is_grad_enabled() and x.requires_grad):
         return forward_save(q, x.contiguous(), keep=False)[0]  # no backward: nothing to keep
     return Function.apply(x, q)

@@ -142,3 +142,30 @@ def test_errors():
         bqt.quantize(torch.randn(4), "inputdorefa", dorefa_bits=0)
     with pytest.raises(TypeError, match="does not read"):
         bqt.quantize(torch.randn(4), "sign", swish_beta=2.0)
+
+
+@pytest.mark.skipif(not bqt._custom_ops, reason="torch.library.custom_op needs torch >= 2.4 (this is torch "
+                                                 f"{torch.__version__})")
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_torch_compile_traces_the_custom_ops_without_a_graph_break(backend):
+    """fullgraph=True fails on any graph break. Non-contiguous inputs check the fake implementations'
+    strides (inductor trusts them); the (name, params) pairs are new to this process, so the quantizer is
+    created at trace time."""
+    torch._dynamo.reset()
+    for name, params in (("sign", {"cancel_threshold": 0.75}), ("approxsign", {"cancel_threshold": 0.625}),
+                         ("steheaviside", {"cancel_threshold": 1.375})):
+        def f(t, name=name, params=params):
+            return (bqt.quantize(t.t(), name, **params) * 3).flatten()
+        x = torch.randn(33, 17)
+        g = torch.randn(17 * 33)
+        y, dx = through_autograd(f, x, g)
+        compiled_y, compiled_dx = through_autograd(torch.compile(f, fullgraph=True, backend=backend), x, g)
+        assert torch.equal(y, compiled_y) and torch.equal(dx, compiled_dx), name
+
+
+@pytest.mark.skipif(not bqt._custom_ops, reason="torch.library.custom_op needs torch >= 2.4")
+def test_custom_ops_pass_opcheck():
+    x = torch.randn(7, 9, requires_grad=True)
+    for name in ("steheaviside", "approxsign"):
+        q = bitquant.Quantizer(name, cancel_threshold=1.0)
+        torch.library.opcheck(torch.ops.bitquant.forward_save.default, (x, name, bqt._values(q)))
