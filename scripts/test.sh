@@ -11,7 +11,9 @@ scripts/build.sh
 # CMake in an isolated build environment with the pinned Halide) into .venv-peers, and the package's tests
 # run again, on that installed copy (from outside the source tree, so that Python imports the installed one).
 .venv-peers/bin/python3 -m pip install --quiet --disable-pip-version-check "$root"
-(cd "$(mktemp -d)" && BITQUANT_TEST_REQUIRE_ALL=1 BITQUANT_TEST_INSTALLED=1 \
+outside=$(mktemp -d)
+trap 'rm -rf "$outside"' EXIT
+(cd "$outside" && BITQUANT_TEST_REQUIRE_ALL=1 BITQUANT_TEST_INSTALLED=1 \
   "$root/.venv-peers/bin/python3" -m pytest -q -p no:cacheprovider "$root/python/tests")
 .venv/bin/cmake --preset aarch64
 .venv/bin/cmake --build --preset aarch64

@@ -307,7 +307,7 @@ def run_bench(binary, sizes, threads_list, quick):
             if r["on"] not in ("cuda", "opencl") and r.get("schedule", "hand") == "hand"]
 
 
-def plot(rows, bench_rows, path):
+def plot(rows, bench_rows, directions, path):
     """GB/s against n, a panel per quantization (rows) and direction (columns): bitorch and bitorch patched
     (bitquant's kernels) at each thread count, and from the bench the roofline at each thread count and plain C (one thread). bitorch is
     left out where it returns its input tensor (no work, so no rate)."""
@@ -324,10 +324,10 @@ def plot(rows, bench_rows, path):
     styles = dict(zip(threads_list, ("--", "-", "-.", ":")))
     colors = {"bitorch patched": "tab:blue", "bitorch": "tab:red", "roofline": "tab:gray", "plain C (1 thread)": "tab:green"}
 
-    figure, axes = plt.subplots(len(groups), len(DIRECTIONS), figsize=(4 * len(DIRECTIONS), 2.4 * len(groups)),
+    figure, axes = plt.subplots(len(groups), len(directions), figsize=(4 * len(directions), 2.4 * len(groups)),
                                 squeeze=False)
     for i, group in enumerate(groups):
-        for j, direction in enumerate(DIRECTIONS):
+        for j, direction in enumerate(directions):
             ax = axes[i][j]
             mine = [r for r in rows if r["quantizer"] + r["variant"] == group and r["direction"] == direction]
             if not mine:
@@ -458,14 +458,13 @@ def main():
             print(f"{failed} of {len(rows)} timed kernels disagree with bitorch")
         if not args.no_train:
             report["training"] = run_training(torch, bitquant, args.threads, samples)
-        bench_rows = run_bench(args.bench, sizes, args.threads, args.quick) if args.bench else []
-        report["bench"] = bench_rows
-        if args.plot:
-            plot(rows, bench_rows, args.plot)
+        report["bench"] = run_bench(args.bench, sizes, args.threads, args.quick) if args.bench else []
     report.update({"sizes": sizes, "results": rows})
     if args.json:
         with open(args.json, "w") as out:
             json.dump(report, out, indent=1)
+    if args.plot:
+        plot(rows, report["bench"], bitquant.testing.DIRECTIONS, args.plot)
     return 1 if failed else 0
 
 

@@ -99,8 +99,15 @@ def backends():
     for backend in range(L.BACKEND_COUNT):
         buffer = ctypes.create_string_buffer(256)
         device = buffer.value.decode() if lib.bq_backend_device(backend, buffer, len(buffer)) == L.OK else None
-        rows.append(Backend(lib.bq_backend_name(backend).decode(), lib.bq_backend_compiled(backend) == 1, device))
+        rows.append(Backend(_backend_names()[backend], lib.bq_backend_compiled(backend) == 1, device))
     return rows
+
+
+@functools.lru_cache(maxsize=None)
+def _backend_names():
+    """The backends' names in bq_backend order (asking for a device would load its driver)."""
+    lib = L.lib()
+    return tuple(lib.bq_backend_name(backend).decode() for backend in range(L.BACKEND_COUNT))
 
 
 def set_num_threads(n):
@@ -134,7 +141,7 @@ class Quantizer:
 
     def __init__(self, name, backend=None, **params):
         info = quantizer_info(name)
-        backend_names = [b.name for b in backends()]
+        backend_names = _backend_names()
         if backend is not None and backend not in backend_names:
             raise ValueError(f"bitquant: no backend {backend!r} (None for the CPU, or one of: "
                              f"{', '.join(backend_names)})")
