@@ -49,11 +49,12 @@ def _bits(value):
 
 
 def _classes():
+    """bitorch's classes that the patch reads or replaces, by name."""
+    from bitorch import quantizations
     from bitorch.layers.qactivation import QActivation
-    from bitorch.quantizations import (ApproxSign, Identity, InputDoReFa, ProgressiveSign, Sign, SteHeaviside,
-                                       SwishSign, WeightDoReFa)
-    from bitorch.quantizations.base import Quantization
-    return locals()
+    names = ("ApproxSign", "Identity", "InputDoReFa", "ProgressiveSign", "Sign", "SteHeaviside", "SwishSign",
+             "WeightDoReFa", "Quantization")
+    return dict({name: getattr(quantizations, name) for name in names}, QActivation=QActivation)
 
 
 def _plans():
