@@ -193,3 +193,16 @@ def test_the_reference_path_equals_bitorch_on_float64():
         ours = y.detach() if case.direction == "forward" else torch.autograd.grad(y, leaf, g)[0]
         same = (ours == theirs) | (ours.isnan() & theirs.isnan())
         assert bool(same.all()) and torch.equal(torch.signbit(ours[~ours.isnan()]), torch.signbit(theirs[~theirs.isnan()])), case.label
+
+
+@pytest.mark.parametrize("threshold", [0.5, 1.3, 0.0, -1.0, float("inf")])
+@pytest.mark.parametrize("name", ["steheaviside", "approxsign", "sign", "inputdorefa"])
+def test_qactivation_thresholds(name, threshold, kernel_calls):
+    """QActivation(q, t) at thresholds other than the default: 0 means bitorch's 1.0 (`t or 1.0`), a negative
+    one turns cancellation off, 1.3 gives SteHeaviside's two saved bits, inf keeps every gradient."""
+    module = QActivation(name, threshold)
+    case = testing.Case(name, "backward")
+    x, g = testing.edge_inputs(3001, seed=34)
+    ours, theirs = both(module, case, x, g)
+    assert len(testing.compare(case, ours, theirs, x, g)[0]) == 0
+    assert kernel_calls["forward"] == 1
