@@ -4,7 +4,12 @@
  * backward (within 1e-6*beta*|g|) and, rarely, weightdorefa's forward at 8 bits and more; see the README.
  * Every function is safe to call from several threads at once. No function aborts, exits or prints:
  * errors come back as a status, with a message in bq_last_error(), and outputs are left untouched when
- * an argument is rejected. */
+ * an argument is rejected.
+ *
+ * Aliasing: an output may be exactly an input of the same element size (in place), where a call says so; an
+ * output that overlaps another array of the call in any other way (a few elements ahead or behind, ending
+ * inside it, saved bits on top of x or y) is rejected with BQ_E_INVALID, before anything is written. Host
+ * memory and CUDA pointers are checked; OpenCL cl_mem buffers are handles, and must not overlap either. */
 #ifndef BITQUANT_H
 #define BITQUANT_H
 
@@ -133,8 +138,9 @@ int bq_cpu_variant_supported(size_t index);
 bq_status bq_cpu_variant_active(const char **name);
 
 /* Worker threads the CPU kernels may use, the calling thread included (default: one per core, or
- * HL_NUM_THREADS). n >= 1. Applies to the calls that start after it returns; it waits for CPU kernels running
- * on other threads to finish first. */
+ * HL_NUM_THREADS). 1 <= n <= 256 (the kernels' thread pool runs at most 256); BQ_E_INVALID otherwise. Applies
+ * to the calls that start after it returns; it waits for the CPU kernels already running on other threads to
+ * finish, and kernels called while it waits start after it. */
 bq_status bq_set_num_threads(int n);
 
 /* GPU backends. The same kernel table, compiled for CUDA (PTX for sm_80 and newer) and OpenCL, with the

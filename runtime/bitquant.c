@@ -1,5 +1,6 @@
 /* The public API (include/bitquant.h): the quantizer registry built from generators/kernels.def,
  * argument checks, and dispatch to the selected CPU variant's kernels. */
+#define _GNU_SOURCE /* glibc's writer-preferring rwlock initializer */
 #include "internal.h"
 
 #include <HalideRuntime.h>
@@ -19,8 +20,15 @@ static const size_t entry_count = sizeof entries / sizeof entries[0];
 /* Halide's thread pool only ever grows: a smaller halide_set_num_threads stops new workers being made, but
  * those already made keep taking tasks. So lowering the count shuts the pool down (its next parallel loop
  * starts a new one of the new size), which must not happen under a running kernel: CPU kernels run holding
- * this lock for reading, and bq_set_num_threads takes it for writing. */
+ * this lock for reading, and bq_set_num_threads takes it for writing. The lock prefers the writer (glibc's
+ * default prefers readers, and threads calling kernels back to back kept bq_set_num_threads waiting for as
+ * long as they ran): once it waits, new kernels wait behind it, so it waits only for those already running.
+ * No code path takes the read lock twice, which this kind of lock would deadlock. */
+#ifdef PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP
+static pthread_rwlock_t pool_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+#else
 static pthread_rwlock_t pool_lock = PTHREAD_RWLOCK_INITIALIZER;
+#endif
 
 size_t bq_quantizer_count(void) { return entry_count; }
 
@@ -86,8 +94,35 @@ static bq_family forward_family(const char *fn, const bq_quantizer *q, bq_dtype 
     return family;
 }
 
+/* Bytes of rows x cols elements of type t (BIT rows padded to whole words); SIZE_MAX where that overflows. */
+static size_t extent_bytes(bq_dtype t, size_t rows, size_t cols) {
+    const bq_dtype_info *d = &bq_dtypes[t];
+    size_t units = (cols >> d->unit_shift) + ((cols & (d->unit_elements - 1)) != 0);
+    if (rows != 0 && units > SIZE_MAX / d->unit_bytes / rows) return SIZE_MAX;
+    return rows * units * d->unit_bytes;
+}
+
+bq_status bq_check_overlaps(const char *fn, const bq_extent *a, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        if (!a[i].output || a[i].bytes == 0) continue;
+        for (size_t j = 0; j < count; j++) {
+            if (j == i || (a[j].output && j < i) || a[j].bytes == 0) continue; /* each pair of outputs once */
+            uintptr_t out = (uintptr_t)a[i].p, other = (uintptr_t)a[j].p;
+            if (out == other && a[i].group != 0 && a[i].group == a[j].group) continue; /* exactly in place */
+            if (out <= other ? other - out >= a[i].bytes : out - other >= a[j].bytes) continue;
+            if (out == other) {
+                return bq_fail(BQ_E_INVALID, "%s: %s and %s are the same memory, and this call cannot run with them "
+                               "in place", fn, a[i].name, a[j].name);
+            }
+            return bq_fail(BQ_E_INVALID, "%s: %s and %s overlap without being the same memory (only exactly in place "
+                           "is allowed)", fn, a[i].name, a[j].name);
+        }
+    }
+    return BQ_OK;
+}
+
 bq_status bq_check_forward(const char *fn, const bq_quantizer *q, bq_dtype x_type, const void *x, bq_dtype y_type,
-                           const void *y, size_t rows, size_t cols, bq_family *family) {
+                           const void *y, size_t rows, size_t cols, int addressed, bq_family *family) {
     if (q == NULL) return bq_fail(BQ_E_INVALID, "%s: quantizer is NULL", fn);
     if ((unsigned)x_type >= BQ_DTYPE_COUNT) return bq_fail(BQ_E_INVALID, "%s: x_type %d is not a bq_dtype", fn, (int)x_type);
     if ((unsigned)y_type >= BQ_DTYPE_COUNT) return bq_fail(BQ_E_INVALID, "%s: y_type %d is not a bq_dtype", fn, (int)y_type);
@@ -109,7 +144,10 @@ bq_status bq_check_forward(const char *fn, const bq_quantizer *q, bq_dtype x_typ
         return bq_fail(BQ_E_INVALID, "%s: y == x, but %s and %s elements differ in size (in place needs one size)", fn,
                        type_name(x_type), type_name(y_type));
     }
-    return BQ_OK;
+    if (!addressed) return BQ_OK;
+    const bq_extent arrays[] = {{"x", x, extent_bytes(x_type, 1, n), 0, 1},
+                                {"y", y, extent_bytes(y_type, rows, cols), 1, 1}};
+    return bq_check_overlaps(fn, arrays, 2);
 }
 
 bq_status bq_check_gradient_type(const char *fn, bq_dtype type) {
@@ -121,15 +159,20 @@ bq_status bq_check_gradient_type(const char *fn, bq_dtype type) {
 }
 
 bq_status bq_check_backward(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, const void *grad_y,
-                            const void *grad_x, size_t n) {
+                            const void *grad_x, size_t n, int addressed) {
     if (q == NULL) return bq_fail(BQ_E_INVALID, "%s: quantizer is NULL", fn);
     bq_status status = bq_check_gradient_type(fn, type);
     if (status != BQ_OK || n == 0) return status;
     if (x == NULL) return bq_fail(BQ_E_INVALID, "%s: x is NULL with n = %zu", fn, n);
     if (grad_y == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_y is NULL with n = %zu", fn, n);
     if (grad_x == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_x is NULL with n = %zu", fn, n);
-    return BQ_OK;
+    if (!addressed) return BQ_OK;
+    size_t bytes = extent_bytes(type, 1, n);
+    const bq_extent arrays[] = {{"x", x, bytes, 0, 1}, {"grad_y", grad_y, bytes, 0, 1}, {"grad_x", grad_x, bytes, 1, 1}};
+    return bq_check_overlaps(fn, arrays, 3);
 }
+
+size_t bq_extent_bytes(bq_dtype type, size_t n) { return extent_bytes(type, 1, n); }
 
 bq_status bq_run_forward(const bq_place *place, const bq_quantizer *q, bq_family family, bq_dtype x_type, bq_value x,
                          bq_dtype y_type, bq_value y, size_t rows, size_t cols) {
@@ -154,7 +197,7 @@ static bq_place cpu_place(const bq_quantizer *q) {
 static bq_status forward(const char *fn, const bq_quantizer *q, bq_dtype x_type, const void *x, bq_dtype y_type, void *y,
                          size_t rows, size_t cols) {
     bq_family family;
-    bq_status status = bq_check_forward(fn, q, x_type, x, y_type, y, rows, cols, &family);
+    bq_status status = bq_check_forward(fn, q, x_type, x, y_type, y, rows, cols, 1, &family);
     if (status != BQ_OK || rows * cols == 0) return status;
     bq_place place = cpu_place(q);
     pthread_rwlock_rdlock(&pool_lock);
@@ -165,7 +208,7 @@ static bq_status forward(const char *fn, const bq_quantizer *q, bq_dtype x_type,
 
 static bq_status backward(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, const void *grad_y,
                           void *grad_x, size_t n) {
-    bq_status status = bq_check_backward(fn, q, type, x, grad_y, grad_x, n);
+    bq_status status = bq_check_backward(fn, q, type, x, grad_y, grad_x, n, 1);
     if (status != BQ_OK || n == 0) return status;
     bq_place place = cpu_place(q);
     pthread_rwlock_rdlock(&pool_lock);
@@ -196,7 +239,7 @@ bq_status bq_backward_typed(const bq_quantizer *q, bq_dtype type, const void *x,
 static bq_status forward_save(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, void *y,
                               uint32_t *saved, size_t n) {
     bq_saved_plan plan;
-    bq_status status = bq_check_save(fn, q, type, x, y, saved, n, &plan);
+    bq_status status = bq_check_save(fn, q, type, x, y, saved, n, 1, &plan);
     if (status != BQ_OK || n == 0) return status;
     bq_place place = cpu_place(q);
     pthread_rwlock_rdlock(&pool_lock);
@@ -209,7 +252,7 @@ static bq_status forward_save(const char *fn, const bq_quantizer *q, bq_dtype ty
 static bq_status backward_saved(const char *fn, const bq_quantizer *q, bq_dtype type, const uint32_t *saved,
                                 const void *grad_y, void *grad_x, size_t n) {
     bq_saved_plan plan;
-    bq_status status = bq_check_saved_backward(fn, q, type, saved, grad_y, grad_x, n, &plan);
+    bq_status status = bq_check_saved_backward(fn, q, type, saved, grad_y, grad_x, n, 1, &plan);
     if (status != BQ_OK || n == 0) return status;
     bq_place place = cpu_place(q);
     pthread_rwlock_rdlock(&pool_lock);
@@ -240,6 +283,10 @@ bq_status bq_backward_saved_typed(const bq_quantizer *q, bq_dtype type, const ui
 
 bq_status bq_set_num_threads(int n) {
     if (n < 1) return bq_fail(BQ_E_INVALID, "bq_set_num_threads: n = %d must be >= 1", n);
+    if (n > BQ_MAX_THREADS) {
+        return bq_fail(BQ_E_INVALID, "bq_set_num_threads: n = %d is above %d, the most threads the kernels' pool runs",
+                       n, BQ_MAX_THREADS);
+    }
     pthread_rwlock_wrlock(&pool_lock);
     /* Before the pool's first use, the previous count reads 0: nothing was made yet to shut down. */
     if (halide_set_num_threads(n) > n) {

@@ -115,7 +115,9 @@ static bq_status forward(const char *fn, memory where, const bq_quantizer *q, bq
                          size_t cols) {
     bq_family family;
     bq_status status = check_handles(fn, where, context, queue);
-    if (status == BQ_OK) status = bq_check_forward(fn, q, x_type, x, y_type, y, rows, cols, &family);
+    if (status == BQ_OK) {
+        status = bq_check_forward(fn, q, x_type, x, y_type, y, rows, cols, where != ON_OPENCL, &family);
+    }
     if (status != BQ_OK) return status;
     bq_place place;
     status = enter(fn, where, backend, context, queue, &place);
@@ -126,7 +128,7 @@ static bq_status forward(const char *fn, memory where, const bq_quantizer *q, bq
 static bq_status backward(const char *fn, memory where, const bq_quantizer *q, bq_backend backend, void *context,
                           void *queue, bq_dtype type, const void *x, const void *g, void *dx, size_t n) {
     bq_status status = check_handles(fn, where, context, queue);
-    if (status == BQ_OK) status = bq_check_backward(fn, q, type, x, g, dx, n);
+    if (status == BQ_OK) status = bq_check_backward(fn, q, type, x, g, dx, n, where != ON_OPENCL);
     if (status != BQ_OK) return status;
     bq_place place;
     status = enter(fn, where, backend, context, queue, &place);
@@ -138,7 +140,7 @@ static bq_status forward_save(const char *fn, memory where, const bq_quantizer *
                               void *queue, bq_dtype type, const void *x, void *y, const void *saved, size_t n) {
     bq_saved_plan plan;
     bq_status status = check_handles(fn, where, context, queue);
-    if (status == BQ_OK) status = bq_check_save(fn, q, type, x, y, saved, n, &plan);
+    if (status == BQ_OK) status = bq_check_save(fn, q, type, x, y, saved, n, where != ON_OPENCL, &plan);
     if (status != BQ_OK) return status;
     bq_place place;
     status = enter(fn, where, backend, context, queue, &place);
@@ -151,7 +153,7 @@ static bq_status backward_saved(const char *fn, memory where, const bq_quantizer
                                 size_t n) {
     bq_saved_plan plan;
     bq_status status = check_handles(fn, where, context, queue);
-    if (status == BQ_OK) status = bq_check_saved_backward(fn, q, type, saved, g, dx, n, &plan);
+    if (status == BQ_OK) status = bq_check_saved_backward(fn, q, type, saved, g, dx, n, where != ON_OPENCL, &plan);
     if (status != BQ_OK) return status;
     bq_place place;
     status = enter(fn, where, backend, context, queue, &place);

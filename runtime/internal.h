@@ -145,13 +145,28 @@ bq_status bq_execute_kernel(const bq_place *place, bq_kernel_fn fn, bq_signature
 
 bq_status bq_kernel_status(int result, const bq_call_context *call); /* a kernel's result as a status (and message) */
 
+#define BQ_MAX_THREADS 256 /* Halide's thread pool: the caller and at most 255 workers */
+
 /* bitquant.c: the typed calls' argument checks, with the entry point's name fn in the messages (the forward
  * one also picks the family that computes the output type), and the plans that the CPU and the GPU entry
- * points share. */
+ * points share. addressed: the arrays are addresses in one address space (host memory, CUDA pointers), so
+ * an output that overlaps another array without being exactly it (in place) is rejected; 0 for OpenCL's
+ * cl_mem handles. */
 bq_status bq_check_forward(const char *fn, const bq_quantizer *q, bq_dtype x_type, const void *x, bq_dtype y_type,
-                           const void *y, size_t rows, size_t cols, bq_family *family);
+                           const void *y, size_t rows, size_t cols, int addressed, bq_family *family);
 bq_status bq_check_backward(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, const void *grad_y,
-                            const void *grad_x, size_t n);
+                            const void *grad_x, size_t n, int addressed);
+/* One array of a call for bq_check_overlaps: its name for the message, address and bytes, whether the call
+ * writes it, and its alias group: arrays of one nonzero group may be exactly the same memory (in place). */
+typedef struct {
+    const char *name;
+    const void *p;
+    size_t bytes;
+    int output, group;
+} bq_extent;
+/* BQ_E_INVALID with a message if an output overlaps another array, other than exactly in place. */
+bq_status bq_check_overlaps(const char *fn, const bq_extent *arrays, size_t count);
+size_t bq_extent_bytes(bq_dtype type, size_t n); /* n elements of a flat array of type (SIZE_MAX on overflow) */
 /* The gradients' type of a backward call: BQ_E_INVALID for no bq_dtype, BQ_E_UNSUPPORTED for I8 and BIT. */
 bq_status bq_check_gradient_type(const char *fn, bq_dtype type);
 bq_status bq_run_forward(const bq_place *place, const bq_quantizer *q, bq_family family, bq_dtype x_type, bq_value x,
@@ -169,9 +184,9 @@ typedef struct {
 } bq_saved_plan;
 /* The argument checks of the saved-bit calls (x, y, gradients of one float type), with fn in the messages. */
 bq_status bq_check_save(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, const void *y,
-                        const void *saved, size_t n, bq_saved_plan *plan);
+                        const void *saved, size_t n, int addressed, bq_saved_plan *plan);
 bq_status bq_check_saved_backward(const char *fn, const bq_quantizer *q, bq_dtype type, const void *saved,
-                                  const void *g, const void *dx, size_t n, bq_saved_plan *plan);
+                                  const void *g, const void *dx, size_t n, int addressed, bq_saved_plan *plan);
 bq_status bq_run_forward_save(const bq_place *place, const bq_quantizer *q, const bq_saved_plan *plan, bq_dtype type,
                               bq_value x, bq_value y, bq_value saved, size_t n);
 bq_status bq_run_backward_saved(const bq_place *place, const bq_saved_plan *plan, bq_dtype type, bq_value saved,

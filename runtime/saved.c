@@ -56,19 +56,23 @@ bq_status bq_saved_words(const bq_quantizer *q, size_t n, size_t *words) {
 }
 
 bq_status bq_check_save(const char *fn, const bq_quantizer *q, bq_dtype type, const void *x, const void *y,
-                        const void *saved, size_t n, bq_saved_plan *plan) {
+                        const void *saved, size_t n, int addressed, bq_saved_plan *plan) {
     bq_status status = plan_of(fn, q, plan); /* then bq_check_forward checks the type, x and y */
-    if (status == BQ_OK) status = bq_check_forward(fn, q, type, x, type, y, 1, n, &plan->forward);
+    if (status == BQ_OK) status = bq_check_forward(fn, q, type, x, type, y, 1, n, addressed, &plan->forward);
     if (status != BQ_OK || n == 0) return status;
     if (plan->planes > 0 && saved == NULL) {
         return bq_fail(BQ_E_INVALID, "%s: saved is NULL, and %s needs %zu words for n = %zu (bq_saved_words)", fn,
                        q->entry->name, (size_t)plan->planes * plane_words(n), n);
     }
-    return BQ_OK;
+    if (!addressed || plan->planes == 0) return BQ_OK;
+    size_t bytes = bq_extent_bytes(type, n); /* saved may be neither x nor y */
+    const bq_extent arrays[] = {{"x", x, bytes, 0, 1}, {"y", y, bytes, 1, 1},
+                                {"saved", saved, (size_t)plan->planes * plane_words(n) * sizeof(uint32_t), 1, 0}};
+    return bq_check_overlaps(fn, arrays, 3);
 }
 
 bq_status bq_check_saved_backward(const char *fn, const bq_quantizer *q, bq_dtype type, const void *saved,
-                                  const void *g, const void *dx, size_t n, bq_saved_plan *plan) {
+                                  const void *g, const void *dx, size_t n, int addressed, bq_saved_plan *plan) {
     bq_status status = plan_of(fn, q, plan);
     if (status == BQ_OK) status = bq_check_gradient_type(fn, type);
     if (status != BQ_OK || n == 0) return status;
@@ -78,7 +82,11 @@ bq_status bq_check_saved_backward(const char *fn, const bq_quantizer *q, bq_dtyp
     }
     if (g == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_y is NULL with n = %zu", fn, n);
     if (dx == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_x is NULL with n = %zu", fn, n);
-    return BQ_OK;
+    if (!addressed) return BQ_OK;
+    size_t bytes = bq_extent_bytes(type, n);
+    const bq_extent arrays[] = {{"saved", saved, (size_t)plan->planes * plane_words(n) * sizeof(uint32_t), 0, 0},
+                                {"grad_y", g, bytes, 0, 1}, {"grad_x", dx, bytes, 1, 1}};
+    return bq_check_overlaps(fn, arrays, 3);
 }
 
 bq_status bq_run_forward_save(const bq_place *place, const bq_quantizer *q, const bq_saved_plan *plan, bq_dtype type,

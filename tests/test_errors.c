@@ -1,7 +1,7 @@
 /* Every bad argument gets its status and a message naming the problem, and leaves the outputs untouched
  * (DESIGN.md, "The C API"); NULL pointers with n == 0 are fine; the library keeps working after a failure.
- * Also the parameter conventions that are not errors: swish_beta 0 means 5, a negative cancel_threshold
- * means no cancellation. */
+ * Partial overlaps of outputs and inputs are rejected the same way. Also the parameter conventions that are
+ * not errors: swish_beta 0 means 5, a negative cancel_threshold means no cancellation. */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <math.h>
@@ -162,6 +162,64 @@ static void check_call_errors(const char *name) {
     bq_destroy(q);
 }
 
+/* Arrays that overlap without being the same memory (an output a few elements ahead of or behind an input, or
+ * ending inside it), and saved planes on top of x, y or grad_x, are rejected before anything is written; exactly
+ * in place still runs. buf holds every array of a call, so "untouched" is the whole buffer unchanged. */
+static void check_overlaps(void) {
+    enum { M = 16, LEN = 64 };
+    float buf[LEN], before[LEN], other[LEN];
+    uint32_t saved[4];
+    bq_params p;
+    bq_params_init(&p);
+    p.cancel_threshold = 1.3f; /* steheaviside keeps two planes: 2 words for 16 elements */
+    bq_quantizer *q = NULL;
+    if (bq_create("steheaviside", &p, &q) != BQ_OK) {
+        check(0, "bq_create(steheaviside) for the overlap checks");
+        return;
+    }
+    float *x = buf + 16;
+    char what[200];
+#define EXPECT_OVERLAP(call, label)                                                                  \
+    do {                                                                                             \
+        for (int i_ = 0; i_ < LEN; i_++) buf[i_] = (float)(i_ % 7) - 2.5f;                           \
+        memcpy(before, buf, sizeof buf);                                                             \
+        bq_status s_ = (call);                                                                       \
+        snprintf(what, sizeof what, "%s: status %d, want BQ_E_INVALID", label, (int)s_);             \
+        check(s_ == BQ_E_INVALID, what);                                                             \
+        snprintf(what, sizeof what, "%s: message should say overlap or same memory", label);         \
+        check(names_problem("overlap|same"), what);                                                  \
+        snprintf(what, sizeof what, "%s: memory was written", label);                                \
+        check(memcmp(before, buf, sizeof buf) == 0, what);                                           \
+    } while (0)
+    EXPECT_OVERLAP(bq_forward(q, x, x + 1, M), "bq_forward(y = x + 1)");
+    EXPECT_OVERLAP(bq_forward(q, x, x - 3, M), "bq_forward(y = x - 3)");
+    EXPECT_OVERLAP(bq_forward(q, x, x - M + 1, M), "bq_forward(y ending in x's first element)");
+    EXPECT_OVERLAP(bq_forward_typed(q, BQ_F32, x, BQ_F16, (uint16_t *)x + 1, 1, M), "bq_forward_typed(F16 y inside x)");
+    EXPECT_OVERLAP(bq_forward_typed(q, BQ_F16, x, BQ_F32, x - 1, 1, M), "bq_forward_typed(F32 y over F16 x)");
+    EXPECT_OVERLAP(bq_forward_typed(q, BQ_F32, x, BQ_BIT, (uint32_t *)x + 3, 2, M / 2), "bq_forward_typed(BIT inside x)");
+    EXPECT_OVERLAP(bq_backward(q, x, x + M, x + M + 2, M), "bq_backward(grad_x = grad_y + 2)");
+    EXPECT_OVERLAP(bq_backward(q, x, x + M, x + 5, M), "bq_backward(grad_x across x and grad_y)");
+    EXPECT_OVERLAP(bq_forward_save(q, x, x + M, (uint32_t *)x, M), "bq_forward_save(saved == x)");
+    EXPECT_OVERLAP(bq_forward_save(q, x, x, (uint32_t *)x + M - 1, M), "bq_forward_save(saved in y == x)");
+    EXPECT_OVERLAP(bq_forward_save(q, x, x + M, (uint32_t *)x + 2 * M - 1, M), "bq_forward_save(saved over y's end)");
+    EXPECT_OVERLAP(bq_backward_saved(q, (uint32_t *)x, x + M, x, M), "bq_backward_saved(grad_x == saved)");
+    EXPECT_OVERLAP(bq_backward_saved(q, saved, x, x + 1, M), "bq_backward_saved(grad_x = grad_y + 1)");
+    EXPECT_OVERLAP(bq_device_forward_host(q, BQ_BACKEND_OPENCL, x, x + 1, M), "bq_device_forward_host(y = x + 1)");
+    EXPECT_OVERLAP(bq_cuda_forward(q, x, x + 2, M, NULL), "bq_cuda_forward(y = x + 2)");
+#undef EXPECT_OVERLAP
+
+    /* Exactly in place, and arrays side by side (touching, not overlapping), still run. */
+    for (int i = 0; i < LEN; i++) buf[i] = (float)(i % 7) - 2.5f;
+    check(bq_forward(q, x, x, M) == BQ_OK, "bq_forward in place");
+    check(bq_forward(q, x, x + M, M) == BQ_OK && bq_forward(q, x, x - M, M) == BQ_OK, "bq_forward beside x");
+    check(bq_backward(q, x, x + M, x + M, M) == BQ_OK && bq_backward(q, x, x + M, x, M) == BQ_OK,
+          "bq_backward in place on grad_y and on x");
+    check(bq_forward_save(q, other, other, saved, M) == BQ_OK, "bq_forward_save in place, saved apart");
+    check(bq_backward_saved(q, saved, other, other, M) == BQ_OK, "bq_backward_saved in place, saved apart");
+    check(bq_forward_typed(q, BQ_F32, x, BQ_BIT, (uint32_t *)(x + M), 2, M / 2) == BQ_OK, "BIT words beside x");
+    bq_destroy(q);
+}
+
 /* Introspection arguments that are out of range (the header's documented answers). */
 static void check_introspection(void) {
     size_t count = bq_quantizer_count();
@@ -258,6 +316,7 @@ int main(void) {
     check_call_errors("sign");
     check_call_errors("weightdorefa");
     check_call_errors("swishsign");
+    check_overlaps();
     check_introspection();
     check_parameter_conventions();
     check_recovery();

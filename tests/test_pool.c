@@ -6,12 +6,19 @@
  * 1. n = 2 after a parallel kernel: one worker beside the caller.
  * 2. n = 1: the worker is gone, and a parallel kernel makes none.
  * 3. n = 3: two workers.
- * 4. Three threads run kernels (checked against the reference) while the main thread keeps changing n. */
+ * 4. Three threads run kernels (checked against the reference) while the main thread keeps changing n.
+ * 5. Eight threads call kernels back to back while the main thread changes n twenty times: each change
+ *    returns once the kernels already running finish. A liveness bound, not a timing: the twenty take
+ *    milliseconds, and must take under 4 s, where the kernel threads stop by themselves after 8 s (with
+ *    glibc's default reader-preferring lock the changes waited for them: 8 s).
+ * 6. n above 256 (the pool's most) and below 1 are BQ_E_INVALID with a message; 256 is accepted. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "bitquant.h"
@@ -62,6 +69,31 @@ typedef struct {
 static int run_once(bq_quantizer *q, const float *x, const float *expected, float *y, size_t n) {
     if (bq_forward(q, x, y, n) != BQ_OK) return 0;
     return memcmp(y, expected, n * sizeof(float)) == 0;
+}
+
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef struct {
+    bq_quantizer *q;
+    const float *x;
+    volatile int *stop;
+    double deadline; /* stop by then anyway, so that a starved bq_set_num_threads fails the check, not hangs */
+    int calls, errors;
+} hammer;
+
+/* Short serial kernels back to back until told to stop: a reader that is almost never outside the lock. */
+static void *hammer_kernels(void *arg) {
+    hammer *h = (hammer *)arg;
+    float y[4096];
+    while (!*h->stop && now_seconds() < h->deadline) {
+        if (bq_forward(h->q, h->x, y, 4096) != BQ_OK) h->errors++;
+        h->calls++;
+    }
+    return NULL;
 }
 
 static void *run_many(void *arg) {
@@ -136,6 +168,46 @@ int main(void) {
     check(set_failures == 0, "bq_set_num_threads while kernels run");
     snprintf(what, sizeof what, "%d runs on %d threads while n changed: %d wrong", RUNNERS * ROUNDS, RUNNERS, wrong);
     check(wrong == 0, what);
+
+    enum { HAMMERS = 8, CHANGES = 20 };
+    hammer hammers[HAMMERS];
+    pthread_t hammer_ids[HAMMERS];
+    volatile int stop = 0;
+    int hammering = 0;
+    for (int t = 0; t < HAMMERS; t++) {
+        hammers[t] = (hammer){q, x, &stop, now_seconds() + 8.0, 0, 0};
+        if (pthread_create(&hammer_ids[t], NULL, hammer_kernels, &hammers[t]) == 0) hammering++;
+    }
+    check(hammering == HAMMERS, "eight kernel threads started");
+    /* Start changing n once every kernel thread is calling. */
+    for (int t = 0; t < hammering; t++) {
+        while (hammers[t].calls < 10 && now_seconds() < hammers[t].deadline) sched_yield();
+    }
+    double start = now_seconds(), longest = 0.0;
+    for (int i = 0; i < CHANGES; i++) {
+        double before = now_seconds();
+        if (bq_set_num_threads(1 + i % 2) != BQ_OK) set_failures++;
+        double took = now_seconds() - before;
+        if (took > longest) longest = took;
+    }
+    double total = now_seconds() - start;
+    stop = 1;
+    int calls = 0, errors = 0;
+    for (int t = 0; t < hammering; t++) {
+        pthread_join(hammer_ids[t], NULL);
+        calls += hammers[t].calls;
+        errors += hammers[t].errors;
+    }
+    snprintf(what, sizeof what, "%d changes of n beside %d calls on 8 threads: %.3f s, longest %.3f s (bound 4 s; "
+             "the callers stop at 8 s); %d failed", CHANGES, calls, total, longest, errors);
+    check(total < 4.0 && errors == 0 && set_failures == 0, what);
+
+    check(bq_set_num_threads(257) == BQ_E_INVALID && strstr(bq_last_error(), "256") != NULL,
+          "n = 257 is BQ_E_INVALID, and the message names the most, 256");
+    check(bq_set_num_threads(1 << 30) == BQ_E_INVALID, "n = 2^30 is BQ_E_INVALID");
+    check(bq_set_num_threads(0) == BQ_E_INVALID && bq_set_num_threads(-5) == BQ_E_INVALID, "n = 0 and -5 are BQ_E_INVALID");
+    check(bq_set_num_threads(256) == BQ_OK && run_once(q, x, expected, y, n), "n = 256 is accepted and kernels run");
+    check(bq_set_num_threads(2) == BQ_OK, "back to 2");
 
     bq_destroy(q);
     free(x);

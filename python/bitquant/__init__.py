@@ -111,7 +111,7 @@ def _backend_names():
 
 
 def set_num_threads(n):
-    """Caps the CPU kernels' worker threads (the calling thread included); n >= 1."""
+    """Caps the CPU kernels' worker threads (the calling thread included); 1 <= n <= 256."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"bitquant: set_num_threads takes an int, not {type(n).__name__}")
     if not -2**31 <= n < 2**31:
@@ -136,7 +136,8 @@ class Quantizer:
 
     Arrays: NumPy arrays or CPU torch tensors, of float32, float16 or bfloat16 (torch's, or NumPy's through
     ml_dtypes). Inputs that are not contiguous are copied first; `out` arguments must be contiguous, have
-    the result's shape, and be either new memory or exactly an input (in place), never a partial overlap.
+    the result's shape, and be either new memory or exactly an input (in place): the library rejects a
+    partial overlap (InvalidArgument).
     """
 
     def __init__(self, name, backend=None, **params):
@@ -207,7 +208,6 @@ class Quantizer:
         y_type = _arrays.OUTPUT_TYPES.get(ya.dtype)
         if y_type is None:
             raise TypeError(f"bitquant: out is {ya.dtype}; the outputs are float32, float16, bfloat16 or int8")
-        _arrays.no_partial_overlap((ya, xa, "out and x"))
         L.check(self._forward(x_type, xa.ptr, y_type, ya.ptr, 1, xa.numel))
         return ya.obj
 
@@ -231,7 +231,6 @@ class Quantizer:
         code = self._same_float_type(xa, ga, "x and grad")
         da = _arrays.output(out, ga, ga.shape, ga.dtype, "out")
         self._same_float_type(xa, da, "x and out")
-        _arrays.no_partial_overlap((da, xa, "out and x"), (da, ga, "out and grad"))
         L.check(self._backward(code, xa.ptr, ga.ptr, da.ptr, xa.numel))
         return da.obj
 
@@ -251,7 +250,6 @@ class Quantizer:
         ya = _arrays.output(out, xa, xa.shape, xa.dtype, "out")
         self._same_float_type(xa, ya, "x and out")
         sa = _arrays.output(saved, xa, (words,), "words", "saved")
-        _arrays.no_partial_overlap((ya, xa, "out and x"), (sa, xa, "saved and x"), (sa, ya, "saved and out"))
         L.check(self._forward_save(code, xa.ptr, ya.ptr, sa.ptr if words else None,
                                                 xa.numel))
         return ya.obj, sa.obj
@@ -267,7 +265,6 @@ class Quantizer:
                              f"(forward_save's), not {sa.numel} of {sa.dtype}")
         da = _arrays.output(out, ga, ga.shape, ga.dtype, "out")
         self._same_float_type(ga, da, "grad and out")
-        _arrays.no_partial_overlap((da, ga, "out and grad"), (da, sa, "out and saved"))
         L.check(self._backward_saved(code, sa.ptr if words else None, ga.ptr, da.ptr,
                                                   ga.numel))
         return da.obj

@@ -16,20 +16,15 @@ ELEMENT_SIZE = {L.F32: 4, L.F16: 2, L.BF16: 2, L.I8: 1}
 
 
 class Array:
-    """One argument: the object, its kind ("numpy" or "torch"), its dtype name, pointer, elements and bytes."""
-    __slots__ = ("obj", "kind", "dtype", "ptr", "numel", "nbytes")
+    """One argument: the object, its kind ("numpy" or "torch"), its dtype name, pointer and elements."""
+    __slots__ = ("obj", "kind", "dtype", "ptr", "numel")
 
-    def __init__(self, obj, kind, dtype, ptr, numel, nbytes):
-        self.obj, self.kind, self.dtype, self.ptr, self.numel, self.nbytes = obj, kind, dtype, ptr, numel, nbytes
+    def __init__(self, obj, kind, dtype, ptr, numel):
+        self.obj, self.kind, self.dtype, self.ptr, self.numel = obj, kind, dtype, ptr, numel
 
     @property
     def shape(self):
         return tuple(self.obj.shape)
-
-    def overlaps(self, other):
-        """True if the two occupy some of the same bytes but do not start at the same address."""
-        return (self.ptr != other.ptr and self.nbytes and other.nbytes and self.ptr < other.ptr + other.nbytes
-                and other.ptr < self.ptr + self.nbytes)
 
 
 def _torch():
@@ -60,7 +55,7 @@ def wrap(obj, what, output=False):
             if output:
                 raise ValueError(f"bitquant: {what} must be contiguous")
             obj = obj.contiguous()
-        return Array(obj, "torch", _dtype_name(obj), obj.data_ptr(), obj.numel(), obj.numel() * obj.element_size())
+        return Array(obj, "torch", _dtype_name(obj), obj.data_ptr(), obj.numel())
     numpy = _numpy()
     if numpy is not None and isinstance(obj, numpy.ndarray):
         if not obj.flags.c_contiguous:
@@ -69,7 +64,7 @@ def wrap(obj, what, output=False):
             obj = numpy.ascontiguousarray(obj)
         if output and not obj.flags.writeable:
             raise ValueError(f"bitquant: {what} is read-only")
-        return Array(obj, "numpy", obj.dtype.name, obj.ctypes.data, obj.size, obj.nbytes)
+        return Array(obj, "numpy", obj.dtype.name, obj.ctypes.data, obj.size)
     raise TypeError(f"bitquant: {what} must be a NumPy array or a CPU torch tensor, not {type(obj).__name__}")
 
 
@@ -102,11 +97,3 @@ def output(out, like, shape, dtype, what):
     if dtype == "words" and array.dtype not in WORD_TYPES:
         raise TypeError(f"bitquant: {what} must hold 32-bit words (uint32 or int32), not {array.dtype}")
     return array
-
-
-def no_partial_overlap(*pairs):
-    """Rejects an output that overlaps an input without being it (the C API defines only y == x)."""
-    for out, inp, what in pairs:
-        if out.overlaps(inp):
-            raise ValueError(f"bitquant: {what} overlap without being the same memory; only exactly in place "
-                             f"is allowed")

@@ -200,6 +200,7 @@ def test_opencl_backend_equals_the_cpu():
      "one float type"),
     (lambda: bitquant.Quantizer("approxsign").saved_words(4), NotImplementedError, "approxsign"),
     (lambda: bitquant.set_num_threads(0), ValueError, "bq_set_num_threads"),
+    (lambda: bitquant.set_num_threads(257), ValueError, "above 256"),
     (lambda: bitquant.set_num_threads("2"), TypeError, "int"),
 ])
 def test_errors_carry_the_library_message(make, error, message):
