@@ -137,8 +137,9 @@ int bq_cpu_variant_supported(size_t index);
  * in; then bq_create fails the same way. */
 bq_status bq_cpu_variant_active(const char **name);
 
-/* Worker threads the CPU kernels may use, the calling thread included (default: one per core, or
- * HL_NUM_THREADS). 1 <= n <= 256 (the kernels' thread pool runs at most 256); BQ_E_INVALID otherwise. Applies
+/* Worker threads the CPU kernels may use, the calling thread included (default: one per core, or the
+ * environment variable HL_NUM_THREADS where it is a decimal integer from 1 to 256; any other value of it,
+ * empty included, is ignored, read once). 1 <= n <= 256 (the kernels' thread pool runs at most 256); BQ_E_INVALID otherwise. Applies
  * to the calls that start after it returns; it waits for the CPU kernels already running on other threads to
  * finish, and kernels called while it waits start after it. */
 bq_status bq_set_num_threads(int n);

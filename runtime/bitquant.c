@@ -287,6 +287,7 @@ bq_status bq_set_num_threads(int n) {
         return bq_fail(BQ_E_INVALID, "bq_set_num_threads: n = %d is above %d, the most threads the kernels' pool runs",
                        n, BQ_MAX_THREADS);
     }
+    bq_runtime_init(); /* which reads HL_NUM_THREADS: before, so that it cannot undo this call */
     pthread_rwlock_wrlock(&pool_lock);
     /* Before the pool's first use, the previous count reads 0: nothing was made yet to shut down. */
     if (halide_set_num_threads(n) > n) {

@@ -3,10 +3,12 @@
  * environment variable BITQUANT_CPU names. */
 #include "internal.h"
 
+#include <HalideRuntime.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bq_registry.inc" /* bq_variants[]: every compiled variant, best last */
 
@@ -29,9 +31,25 @@ static void read_max_chunk(void) {
     if (*end == '\0' && value >= 1 && value <= BQ_DEFAULT_MAX_CHUNK) max_chunk = (size_t)value;
 }
 
+/* HL_NUM_THREADS, read here once rather than by Halide's pool, which takes an empty or malformed value for 1
+ * thread: a decimal integer in 1..BQ_MAX_THREADS is the default thread count; any other value (empty, junk, 0,
+ * negative, above the most) is ignored for one per core, as when it is unset. */
+static void read_num_threads(void) {
+    const char *text = getenv("HL_NUM_THREADS");
+    if (text == NULL) return; /* Halide's own default: one per core */
+    char *end = NULL;
+    long value = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || value < 1 || value > BQ_MAX_THREADS) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        value = cores < 1 ? 1 : cores > BQ_MAX_THREADS ? BQ_MAX_THREADS : cores;
+    }
+    halide_set_num_threads((int)value);
+}
+
 static void choose_variant(void) {
     bq_install_halide_error_handler();
     read_max_chunk();
+    read_num_threads();
     const char *forced = getenv("BITQUANT_CPU");
     if (forced != NULL && *forced != '\0') {
         for (size_t i = 0; i < variant_count; i++) {

@@ -3,6 +3,9 @@
  *
  * Threads are counted in /proc/self/task, relative to the count before the first kernel (qemu-user and
  * the C library may hold threads of their own), at a length the kernels split into parallel tasks.
+ * 0. Before any bq_set_num_threads, a parallel kernel uses the default: HL_NUM_THREADS where it is a decimal
+ *    integer from 1 to 256, else one thread per core (ctest runs this with HL_NUM_THREADS unset, empty,
+ *    junk, above 256, and 3).
  * 1. n = 2 after a parallel kernel: one worker beside the caller.
  * 2. n = 1: the worker is gone, and a parallel kernel makes none.
  * 3. n = 3: two workers.
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bitquant.h"
 #include "reference.h"
@@ -131,6 +135,21 @@ int main(void) {
     check(ref_forward("sign", &p, x, expected, n) == BQ_OK, "reference");
 
     char what[160];
+    /* 0: the default, by the header's rule, written out again here. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int expected_default = cores < 1 ? 1 : cores > 256 ? 256 : (int)cores;
+    const char *env = getenv("HL_NUM_THREADS");
+    if (env != NULL) {
+        char *end = NULL;
+        long value = strtol(env, &end, 10);
+        if (end != env && *end == '\0' && value >= 1 && value <= 256) expected_default = (int)value;
+    }
+    check(run_once(q, x, expected, y, n), "a parallel kernel before any bq_set_num_threads");
+    int after_default = task_count_settled(base + expected_default - 1);
+    snprintf(what, sizeof what, "HL_NUM_THREADS %s%s%s: %d threads beside the caller (%d)", env ? "\"" : "unset",
+             env ? env : "", env ? "\"" : "", expected_default - 1, after_default - base);
+    check(after_default - base == expected_default - 1, what);
+
     const int counts[] = {2, 1, 3};
     for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
         int threads = counts[k];
