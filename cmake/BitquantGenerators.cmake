@@ -1,8 +1,8 @@
 # The Halide generators: built for and run on the build machine only. Halide comes from the pinned PyPI
 # wheel: the building interpreter's under pip, else .venv's (scripts/bootstrap.sh), unless Halide_ROOT (or
-# Halide_DIR and HalideHelpers_DIR) point elsewhere. A cross build (for example the aarch64 preset) cannot run generators built with its own
-# compiler, so it first makes, or reuses, a host build of the generators alone in
-# <build>/host-generators, and imports them from there (Halide's two-build flow).
+# Halide_DIR and HalideHelpers_DIR) point elsewhere. A cross build (for example the aarch64 preset) cannot
+# run generators built with its own compiler, so it first makes, or reuses, a host build of the generators
+# alone in <build>/host-generators, and imports them from there (Halide's two-build flow).
 #
 # Defines BITQUANT_GENERATOR: the generator executable target for bitquant_add_kernels().
 

@@ -94,12 +94,11 @@ static bq_family forward_family(const char *fn, const bq_quantizer *q, bq_dtype 
     return family;
 }
 
-/* Bytes of rows x cols elements of type t (BIT rows padded to whole words); SIZE_MAX where that overflows. */
-static size_t extent_bytes(bq_dtype t, size_t rows, size_t cols) {
-    const bq_dtype_info *d = &bq_dtypes[t];
-    size_t units = (cols >> d->unit_shift) + ((cols & (d->unit_elements - 1)) != 0);
-    if (rows != 0 && units > SIZE_MAX / d->unit_bytes / rows) return SIZE_MAX;
-    return rows * units * d->unit_bytes;
+size_t bq_extent_bytes(bq_dtype type, size_t rows, size_t cols) {
+    const bq_dtype_info *t = &bq_dtypes[type];
+    size_t units = bq_units(cols, t);
+    if (rows != 0 && units > SIZE_MAX / t->unit_bytes / rows) return SIZE_MAX;
+    return rows * units * t->unit_bytes;
 }
 
 bq_status bq_check_overlaps(const char *fn, const bq_extent *a, size_t count) {
@@ -145,8 +144,8 @@ bq_status bq_check_forward(const char *fn, const bq_quantizer *q, bq_dtype x_typ
                        type_name(x_type), type_name(y_type));
     }
     if (!addressed) return BQ_OK;
-    const bq_extent arrays[] = {{"x", x, extent_bytes(x_type, 1, n), 0, 1},
-                                {"y", y, extent_bytes(y_type, rows, cols), 1, 1}};
+    const bq_extent arrays[] = {{"x", x, bq_extent_bytes(x_type, 1, n), 0, 1},
+                                {"y", y, bq_extent_bytes(y_type, rows, cols), 1, 1}};
     return bq_check_overlaps(fn, arrays, 2);
 }
 
@@ -167,12 +166,10 @@ bq_status bq_check_backward(const char *fn, const bq_quantizer *q, bq_dtype type
     if (grad_y == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_y is NULL with n = %zu", fn, n);
     if (grad_x == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_x is NULL with n = %zu", fn, n);
     if (!addressed) return BQ_OK;
-    size_t bytes = extent_bytes(type, 1, n);
+    size_t bytes = bq_extent_bytes(type, 1, n);
     const bq_extent arrays[] = {{"x", x, bytes, 0, 1}, {"grad_y", grad_y, bytes, 0, 1}, {"grad_x", grad_x, bytes, 1, 1}};
     return bq_check_overlaps(fn, arrays, 3);
 }
-
-size_t bq_extent_bytes(bq_dtype type, size_t n) { return extent_bytes(type, 1, n); }
 
 bq_status bq_run_forward(const bq_place *place, const bq_quantizer *q, bq_family family, bq_dtype x_type, bq_value x,
                          bq_dtype y_type, bq_value y, size_t rows, size_t cols) {

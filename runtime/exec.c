@@ -75,11 +75,6 @@ typedef struct {
     int output, on_device, bound;
 } slot;
 
-/* Units (1 or 32 elements: a power of two, so shifts, not divisions, on every call's path). */
-static size_t units(size_t elements, const bq_dtype_info *t) {
-    return (elements + t->unit_elements - 1) >> t->unit_shift;
-}
-
 /* Field by field, not memset: this is on every call's path (small calls cost tens of nanoseconds). */
 static void describe(halide_buffer_t *buf, halide_dimension_t *dims, int dimensions, const void *host,
                      const bq_dtype_info *t) {
@@ -102,9 +97,9 @@ static int bind_array(const shape *sh, bq_call_context *call, slot *s, bq_value 
                       int output) {
     const bq_dtype_info *t = &bq_dtypes[type];
     int dims = sh->two_d ? 2 : 1;
-    size_t row_units = units(sh->cols, t);
+    size_t row_units = bq_units(sh->cols, t);
     s->output = output;
-    s->dim[0] = (halide_dimension_t){.min = 0, .extent = (int32_t)units(p->ncols, t), .stride = 1};
+    s->dim[0] = (halide_dimension_t){.min = 0, .extent = (int32_t)bq_units(p->ncols, t), .stride = 1};
     if (dims == 2) s->dim[1] = (halide_dimension_t){.min = 0, .extent = (int32_t)p->nrows, .stride = (int32_t)row_units};
     if (v.host != NULL) {
         size_t offset = (p->r0 * row_units + (p->c0 >> t->unit_shift)) * t->unit_bytes;
@@ -145,9 +140,9 @@ static int bind_array(const shape *sh, bq_call_context *call, slot *s, bq_value 
  * planes on device memory. */
 static int bind_saved(const shape *sh, bq_call_context *call, slot *s, bq_value v, const piece *p, int output) {
     const bq_dtype_info *t = &bq_dtypes[BQ_BIT];
-    size_t plane = units(sh->cols, t);
+    size_t plane = bq_units(sh->cols, t);
     s->output = output;
-    s->dim[0] = (halide_dimension_t){.min = 0, .extent = (int32_t)units(p->ncols, t), .stride = 1};
+    s->dim[0] = (halide_dimension_t){.min = 0, .extent = (int32_t)bq_units(p->ncols, t), .stride = 1};
     s->dim[1] = (halide_dimension_t){.min = 0, .extent = v.i, .stride = (int32_t)plane};
     if (v.host != NULL) {
         describe(&s->buf, s->dim, 2, (const uint32_t *)v.host + (p->c0 >> t->unit_shift), t);
@@ -266,7 +261,7 @@ static size_t aligned_rows(const shape *sh) {
     for (int a = 0; a < BQ_MAX_ARGS; a++) {
         if (sh->roles[a] != BQ_ROLE_IN && sh->roles[a] != BQ_ROLE_OUT) continue;
         const bq_dtype_info *t = &bq_dtypes[sh->roles[a] == BQ_ROLE_IN ? sh->in : sh->out];
-        size_t need = GPU_ALIGN / gcd(GPU_ALIGN, units(sh->cols, t) * t->unit_bytes);
+        size_t need = GPU_ALIGN / gcd(GPU_ALIGN, bq_units(sh->cols, t) * t->unit_bytes);
         rows = rows / gcd(rows, need) * need;
     }
     return rows;

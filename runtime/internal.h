@@ -29,6 +29,11 @@ typedef struct {
     unsigned unit_shift; /* log2(unit_elements): 1 or 32 */
 } bq_dtype_info;
 extern const bq_dtype_info bq_dtypes[BQ_DTYPE_COUNT];
+/* Units of t holding elements (1 or 32 elements a unit: a power of two, so shifts, not divisions, on every
+ * call's path; no overflow near SIZE_MAX). */
+static inline size_t bq_units(size_t elements, const bq_dtype_info *t) {
+    return (elements >> t->unit_shift) + ((elements & (t->unit_elements - 1)) != 0);
+}
 
 /* The signatures of kernels.def, and the roles of their arguments. */
 typedef enum {
@@ -166,7 +171,8 @@ typedef struct {
 } bq_extent;
 /* BQ_E_INVALID with a message if an output overlaps another array, other than exactly in place. */
 bq_status bq_check_overlaps(const char *fn, const bq_extent *arrays, size_t count);
-size_t bq_extent_bytes(bq_dtype type, size_t n); /* n elements of a flat array of type (SIZE_MAX on overflow) */
+/* Bytes of rows x cols elements of type (BIT rows padded to whole words); SIZE_MAX where that overflows. */
+size_t bq_extent_bytes(bq_dtype type, size_t rows, size_t cols);
 /* The gradients' type of a backward call: BQ_E_INVALID for no bq_dtype, BQ_E_UNSUPPORTED for I8 and BIT. */
 bq_status bq_check_gradient_type(const char *fn, bq_dtype type);
 bq_status bq_run_forward(const bq_place *place, const bq_quantizer *q, bq_family family, bq_dtype x_type, bq_value x,

@@ -43,15 +43,17 @@ static bq_status plan_of(const char *fn, const bq_quantizer *q, bq_saved_plan *p
                    "bq_forward and bq_backward", fn, e->name, need_names[e->need]);
 }
 
-/* Words per plane: ceil(n / 32), without overflow. */
-static size_t plane_words(size_t n) { return (n >> 5) + ((n & 31) != 0); }
+/* The words of plan's planes for n elements: ceil(n / 32) a plane, without overflow. */
+static size_t saved_words(const bq_saved_plan *plan, size_t n) {
+    return (size_t)plan->planes * ((n >> 5) + ((n & 31) != 0));
+}
 
 bq_status bq_saved_words(const bq_quantizer *q, size_t n, size_t *words) {
     bq_saved_plan plan;
     bq_status status = plan_of("bq_saved_words", q, &plan);
     if (status != BQ_OK) return status;
     if (words == NULL) return bq_fail(BQ_E_INVALID, "bq_saved_words: words is NULL");
-    *words = (size_t)plan.planes * plane_words(n);
+    *words = saved_words(&plan, n);
     return BQ_OK;
 }
 
@@ -62,12 +64,12 @@ bq_status bq_check_save(const char *fn, const bq_quantizer *q, bq_dtype type, co
     if (status != BQ_OK || n == 0) return status;
     if (plan->planes > 0 && saved == NULL) {
         return bq_fail(BQ_E_INVALID, "%s: saved is NULL, and %s needs %zu words for n = %zu (bq_saved_words)", fn,
-                       q->entry->name, (size_t)plan->planes * plane_words(n), n);
+                       q->entry->name, saved_words(plan, n), n);
     }
     if (!addressed || plan->planes == 0) return BQ_OK;
-    size_t bytes = bq_extent_bytes(type, n); /* saved may be neither x nor y */
+    size_t bytes = bq_extent_bytes(type, 1, n); /* saved may be neither x nor y */
     const bq_extent arrays[] = {{"x", x, bytes, 0, 1}, {"y", y, bytes, 1, 1},
-                                {"saved", saved, (size_t)plan->planes * plane_words(n) * sizeof(uint32_t), 1, 0}};
+                                {"saved", saved, saved_words(plan, n) * sizeof(uint32_t), 1, 0}};
     return bq_check_overlaps(fn, arrays, 3);
 }
 
@@ -78,13 +80,13 @@ bq_status bq_check_saved_backward(const char *fn, const bq_quantizer *q, bq_dtyp
     if (status != BQ_OK || n == 0) return status;
     if (plan->planes > 0 && saved == NULL) {
         return bq_fail(BQ_E_INVALID, "%s: saved is NULL, and %s reads %zu words for n = %zu (bq_saved_words)", fn,
-                       q->entry->name, (size_t)plan->planes * plane_words(n), n);
+                       q->entry->name, saved_words(plan, n), n);
     }
     if (g == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_y is NULL with n = %zu", fn, n);
     if (dx == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_x is NULL with n = %zu", fn, n);
     if (!addressed) return BQ_OK;
-    size_t bytes = bq_extent_bytes(type, n);
-    const bq_extent arrays[] = {{"saved", saved, (size_t)plan->planes * plane_words(n) * sizeof(uint32_t), 0, 0},
+    size_t bytes = bq_extent_bytes(type, 1, n);
+    const bq_extent arrays[] = {{"saved", saved, saved_words(plan, n) * sizeof(uint32_t), 0, 0},
                                 {"grad_y", g, bytes, 0, 1}, {"grad_x", dx, bytes, 1, 1}};
     return bq_check_overlaps(fn, arrays, 3);
 }

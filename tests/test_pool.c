@@ -28,6 +28,7 @@
 #include "bitquant.h"
 #include "reference.h"
 #include "test_common.h"
+#include "timing.h" /* tools/: the clock the benchmarks use */
 
 #define PARALLEL_N ((size_t)1 << 20) /* past the kernels' serial limit of 2^18 */
 #define RUNNERS 3
@@ -75,12 +76,6 @@ static int run_once(bq_quantizer *q, const float *x, const float *expected, floa
     return memcmp(y, expected, n * sizeof(float)) == 0;
 }
 
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 typedef struct {
     bq_quantizer *q;
     const float *x;
@@ -93,7 +88,7 @@ typedef struct {
 static void *hammer_kernels(void *arg) {
     hammer *h = (hammer *)arg;
     float y[4096];
-    while (!*h->stop && now_seconds() < h->deadline) {
+    while (!*h->stop && bq_now_seconds() < h->deadline) {
         if (bq_forward(h->q, h->x, y, 4096) != BQ_OK) h->errors++;
         h->calls++;
     }
@@ -194,22 +189,22 @@ int main(void) {
     volatile int stop = 0;
     int hammering = 0;
     for (int t = 0; t < HAMMERS; t++) {
-        hammers[t] = (hammer){q, x, &stop, now_seconds() + 8.0, 0, 0};
+        hammers[t] = (hammer){q, x, &stop, bq_now_seconds() + 8.0, 0, 0};
         if (pthread_create(&hammer_ids[t], NULL, hammer_kernels, &hammers[t]) == 0) hammering++;
     }
     check(hammering == HAMMERS, "eight kernel threads started");
     /* Start changing n once every kernel thread is calling. */
     for (int t = 0; t < hammering; t++) {
-        while (hammers[t].calls < 10 && now_seconds() < hammers[t].deadline) sched_yield();
+        while (hammers[t].calls < 10 && bq_now_seconds() < hammers[t].deadline) sched_yield();
     }
-    double start = now_seconds(), longest = 0.0;
+    double start = bq_now_seconds(), longest = 0.0;
     for (int i = 0; i < CHANGES; i++) {
-        double before = now_seconds();
+        double before = bq_now_seconds();
         if (bq_set_num_threads(1 + i % 2) != BQ_OK) set_failures++;
-        double took = now_seconds() - before;
+        double took = bq_now_seconds() - before;
         if (took > longest) longest = took;
     }
-    double total = now_seconds() - start;
+    double total = bq_now_seconds() - start;
     stop = 1;
     int calls = 0, errors = 0;
     for (int t = 0; t < hammering; t++) {

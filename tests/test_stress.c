@@ -12,6 +12,7 @@
 
 #include "bitquant.h"
 #include "test_common.h"
+#include "timing.h" /* tools/: the clock the benchmarks use */
 
 #define N ((size_t)(1 << 18) + 77)
 #define THREADS 8
@@ -33,12 +34,6 @@ static void *expected[QUANTIZER_COUNT][OPS];
 static size_t expected_bytes[QUANTIZER_COUNT][OPS];
 static bq_quantizer *shared[QUANTIZER_COUNT];
 static volatile int stop;
-
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static bq_status make(size_t k, bq_quantizer **q) {
     bq_params p;
@@ -158,9 +153,9 @@ int main(void) {
         workers[t] = (worker){t, 0, 0, 0};
         if (pthread_create(&ids[t], NULL, work, &workers[t]) == 0) started++;
     }
-    double end = now_seconds() + SECONDS;
+    double end = bq_now_seconds() + SECONDS;
     long changes = 0, change_failures = 0;
-    while (now_seconds() < end) {
+    while (bq_now_seconds() < end) {
         if (bq_set_num_threads(1 + (int)(changes % 3)) != BQ_OK) change_failures++;
         changes++;
         struct timespec pause = {0, 2000000}; /* 2 ms */

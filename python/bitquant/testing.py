@@ -171,6 +171,13 @@ def compare(case, ours, theirs, x, g):
     return bad, 0
 
 
+def assert_conforms(case, ours, theirs, x, g, label=None):
+    """Asserts the conformance rule (compare) holds at every position, listing up to 5 mismatches if not."""
+    bad, _ = compare(case, ours, theirs, x, g)
+    assert len(bad) == 0, "\n".join([f"{label or case.label}: {len(bad)} mismatches"]
+                                     + examples(bad, x, g, ours, theirs))
+
+
 def show_float(value):
     bits = value.reshape(1).view(torch.int32).item() & 0xFFFFFFFF
     return f"{value.item()!r} (0x{bits:08x})"

@@ -25,6 +25,25 @@ def pytest_report_header(config):
     return f"bitquant package {os.path.dirname(bitquant.__file__)}, library {bitquant.library_path()}"
 
 
+@pytest.fixture
+def kernel_calls(monkeypatch):
+    """Counts the kernel calls of bitquant.torch (forward and backward)."""
+    import bitquant.torch as bqt
+    counts = {"forward": 0, "backward": 0}
+    forward, backward = bqt.forward_save, bqt.backward
+
+    def counted_forward(*args, **kwargs):
+        counts["forward"] += 1
+        return forward(*args, **kwargs)
+
+    def counted_backward(*args, **kwargs):
+        counts["backward"] += 1
+        return backward(*args, **kwargs)
+    monkeypatch.setattr(bqt, "forward_save", counted_forward)
+    monkeypatch.setattr(bqt, "backward", counted_backward)
+    return counts
+
+
 @pytest.fixture(autouse=True)
 def _unpatched():
     """Every test starts and ends with bitorch unpatched (where bitquant.bitorch was used)."""

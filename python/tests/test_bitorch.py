@@ -24,24 +24,6 @@ from bitorch.quantizations import (ApproxSign, Identity, InputDoReFa, Progressiv
 CLASSES = (Sign, ApproxSign, SteHeaviside, SwishSign, InputDoReFa, WeightDoReFa, ProgressiveSign)
 
 
-@pytest.fixture
-def kernel_calls(monkeypatch):
-    """Counts the kernel calls of bitquant.torch (forward and backward)."""
-    counts = {"forward": 0, "backward": 0}
-    forward, backward = bqt.forward_save, bqt.backward
-
-    def counted_forward(*args, **kwargs):
-        counts["forward"] += 1
-        return forward(*args, **kwargs)
-
-    def counted_backward(*args, **kwargs):
-        counts["backward"] += 1
-        return backward(*args, **kwargs)
-    monkeypatch.setattr(bqt, "forward_save", counted_forward)
-    monkeypatch.setattr(bqt, "backward", counted_backward)
-    return counts
-
-
 def both(module, case, x, g):
     """The case's result of module unpatched and patched."""
     theirs = testing.run_module(module, case, x, g)
@@ -58,9 +40,7 @@ def test_patched_equals_bitorch(case, kernel_calls):
         if data == "NaN-free":
             x = x.nan_to_num(nan=0.25, posinf=float("inf"), neginf=float("-inf"))
         ours, theirs = both(testing.bitorch_module(case), case, x, g)
-        bad, _ = testing.compare(case, ours, theirs, x, g)
-        assert len(bad) == 0, "\n".join([f"{case.label} {data}: {len(bad)} mismatches"]
-                                        + testing.examples(bad, x, g, ours, theirs))
+        testing.assert_conforms(case, ours, theirs, x, g, f"{case.label} {data}")
     assert kernel_calls["forward"] == 2
 
 
@@ -149,7 +129,7 @@ def test_hooks_still_run(kernel_calls):
     case = testing.Case("approxsign", "backward+cancel")
     ours, theirs = both(module, case, x, g)
     assert len(seen) == 2 and kernel_calls == {"forward": 1, "backward": 1}
-    assert len(testing.compare(case, ours, theirs, x, g)[0]) == 0
+    testing.assert_conforms(case, ours, theirs, x, g)
 
 
 def test_reaches_models_built_before_deep_copies_and_keeps_pickles_clean(kernel_calls):
@@ -204,5 +184,5 @@ def test_qactivation_thresholds(name, threshold, kernel_calls):
     case = testing.Case(name, "backward")
     x, g = testing.edge_inputs(3001, seed=34)
     ours, theirs = both(module, case, x, g)
-    assert len(testing.compare(case, ours, theirs, x, g)[0]) == 0
+    testing.assert_conforms(case, ours, theirs, x, g)
     assert kernel_calls["forward"] == 1

@@ -33,11 +33,6 @@ def kernels(case, x, g, **kwargs):
     return q.forward(x) if case.direction == "forward" else q.backward(x, g)
 
 
-def assert_conforms(case, ours, theirs, x, g):
-    bad, _ = testing.compare(case, ours, theirs, x, g)
-    assert len(bad) == 0, "\n".join([f"{case.label}: {len(bad)} mismatches"] + testing.examples(bad, x, g, ours, theirs))
-
-
 def test_listing_follows_the_kernel_table_and_bitorch():
     from_library = [q.name for q in bitquant.quantizers()]
     assert len(from_library) == len(set(from_library)) > 0
@@ -67,7 +62,7 @@ def test_kernels_match_the_reference_on_edge_values(case):
         x, g = testing.edge_inputs(4099, seed=11)
         if data == "NaN-free":
             x = x.nan_to_num(nan=0.25, posinf=float("inf"), neginf=float("-inf"))
-        assert_conforms(case, kernels(case, x, g), reference(case, x, g), x, g)
+        testing.assert_conforms(case, kernels(case, x, g), reference(case, x, g), x, g)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.params], ids=str)
@@ -76,7 +71,7 @@ def test_every_length_and_numpy_equals_torch(case):
         x, g = testing.edge_inputs(max(n, 1), seed=n)
         x, g = x[:n], g[:n]
         ours = kernels(case, x, g)
-        assert_conforms(case, ours, reference(case, x, g), x, g)
+        testing.assert_conforms(case, ours, reference(case, x, g), x, g)
         from_numpy = kernels(case, x.numpy(), g.numpy())
         assert isinstance(from_numpy, np.ndarray) and from_numpy.dtype == np.float32 and from_numpy.shape == (n,)
         assert from_numpy.tobytes() == ours.numpy().tobytes()

@@ -23,11 +23,6 @@ def through_autograd(fn, x, g):
     return y.detach(), dx
 
 
-def assert_conforms(case, ours, theirs, x, g):
-    bad, _ = testing.compare(case, ours, theirs, x, g)
-    assert len(bad) == 0, "\n".join([f"{case.label}: {len(bad)} mismatches"] + testing.examples(bad, x, g, ours, theirs))
-
-
 @pytest.mark.parametrize("case", [c for c in CASES if c.direction != "backward"], ids=str)
 def test_quantize_matches_the_reference(case):
     """forward cases check y; backward+cancel ones check dx through autograd (with cancellation); the
@@ -38,7 +33,7 @@ def test_quantize_matches_the_reference(case):
     ref = _reference.Function.apply
     q = bitquant.Quantizer(case.quantizer, **params)
     y_ref, dx_ref = through_autograd(lambda t: ref(t, case.quantizer, q.params), x, g)
-    assert_conforms(case, y if case.direction == "forward" else dx, y_ref if case.direction == "forward" else dx_ref,
+    testing.assert_conforms(case, y if case.direction == "forward" else dx, y_ref if case.direction == "forward" else dx_ref,
                     x, g)
 
 
@@ -48,7 +43,7 @@ def test_backward_without_cancellation(name):
     case = testing.Case(name, "backward")
     _, dx = through_autograd(lambda t: bqt.quantize(t, name), x, g)
     q = bitquant.Quantizer(name)
-    assert_conforms(case, dx, _reference.backward(name, x, g, q.params), x, g)
+    testing.assert_conforms(case, dx, _reference.backward(name, x, g, q.params), x, g)
 
 
 def saved_of(y):
