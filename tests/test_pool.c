@@ -12,8 +12,9 @@
  * 4. Three threads run kernels (checked against the reference) while the main thread keeps changing n.
  * 5. Eight threads call kernels back to back while the main thread changes n twenty times: each change
  *    returns once the kernels already running finish. A liveness bound, not a timing: the twenty take
- *    milliseconds, and must take under 4 s, where the kernel threads stop by themselves after 8 s (with
- *    glibc's default reader-preferring lock the changes waited for them: 8 s).
+ *    milliseconds alone (seconds at most with other tests on the cores), and must take under 30 s, where the
+ *    kernel threads stop by themselves after 60 s (with glibc's default reader-preferring lock the changes
+ *    waited for them, the whole 60 s).
  * 6. n above 256 (the pool's most) and below 1 are BQ_E_INVALID with a message; 256 is accepted. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
@@ -189,7 +190,7 @@ int main(void) {
     volatile int stop = 0;
     int hammering = 0;
     for (int t = 0; t < HAMMERS; t++) {
-        hammers[t] = (hammer){q, x, &stop, bq_now_seconds() + 8.0, 0, 0};
+        hammers[t] = (hammer){q, x, &stop, bq_now_seconds() + 60.0, 0, 0};
         if (pthread_create(&hammer_ids[t], NULL, hammer_kernels, &hammers[t]) == 0) hammering++;
     }
     check(hammering == HAMMERS, "eight kernel threads started");
@@ -212,9 +213,9 @@ int main(void) {
         calls += hammers[t].calls;
         errors += hammers[t].errors;
     }
-    snprintf(what, sizeof what, "%d changes of n beside %d calls on 8 threads: %.3f s, longest %.3f s (bound 4 s; "
-             "the callers stop at 8 s); %d failed", CHANGES, calls, total, longest, errors);
-    check(total < 4.0 && errors == 0 && set_failures == 0, what);
+    snprintf(what, sizeof what, "%d changes of n beside %d calls on 8 threads: %.3f s, longest %.3f s (bound 30 s; "
+             "the callers stop at 60 s); %d failed", CHANGES, calls, total, longest, errors);
+    check(total < 30.0 && errors == 0 && set_failures == 0, what);
 
     check(bq_set_num_threads(257) == BQ_E_INVALID && strstr(bq_last_error(), "256") != NULL,
           "n = 257 is BQ_E_INVALID, and the message names the most, 256");
