@@ -139,9 +139,11 @@ bq_status bq_cpu_variant_active(const char **name);
 
 /* Worker threads the CPU kernels may use, the calling thread included (default: one per core, or the
  * environment variable HL_NUM_THREADS where it is a decimal integer from 1 to 256; any other value of it,
- * empty included, is ignored, read once). 1 <= n <= 256 (the kernels' thread pool runs at most 256); BQ_E_INVALID otherwise. Applies
- * to the calls that start after it returns; it waits for the CPU kernels already running on other threads to
- * finish, and kernels called while it waits start after it. */
+ * empty included, is ignored, read once). 1 <= n <= 256 (the kernels' thread pool runs at most 256); BQ_E_INVALID
+ * otherwise. The pool is the library's own: it starts workers when a parallel kernel first needs them, and
+ * a worker the system cannot start is no error (the kernel runs on the threads there are, at least the
+ * caller's). Lowering n stops the workers above it, each after the task it runs, before returning; kernels
+ * running on other threads meanwhile go on with the rest. */
 bq_status bq_set_num_threads(int n);
 
 /* GPU backends. The same kernel table, compiled for CUDA (PTX for sm_80 and newer) and OpenCL, with the

@@ -1,10 +1,8 @@
 /* The public API (include/bitquant.h): the quantizer registry built from generators/kernels.def,
  * argument checks, and dispatch to the selected CPU variant's kernels. */
-#define _GNU_SOURCE /* glibc's writer-preferring rwlock initializer */
 #include "internal.h"
 
 #include <HalideRuntime.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,19 +14,6 @@ static const bq_entry entries[] = {
 };
 
 static const size_t entry_count = sizeof entries / sizeof entries[0];
-
-/* Halide's thread pool only ever grows: a smaller halide_set_num_threads stops new workers being made, but
- * those already made keep taking tasks. So lowering the count shuts the pool down (its next parallel loop
- * starts a new one of the new size), which must not happen under a running kernel: CPU kernels run holding
- * this lock for reading, and bq_set_num_threads takes it for writing. The lock prefers the writer (glibc's
- * default prefers readers, and threads calling kernels back to back kept bq_set_num_threads waiting for as
- * long as they ran): once it waits, new kernels wait behind it, so it waits only for those already running.
- * No code path takes the read lock twice, which this kind of lock would deadlock. */
-#ifdef PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP
-static pthread_rwlock_t pool_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
-#else
-static pthread_rwlock_t pool_lock = PTHREAD_RWLOCK_INITIALIZER;
-#endif
 
 size_t bq_quantizer_count(void) { return entry_count; }
 
@@ -197,9 +182,7 @@ static bq_status forward(const char *fn, const bq_quantizer *q, bq_dtype x_type,
     bq_status status = bq_check_forward(fn, q, x_type, x, y_type, y, rows, cols, 1, &family);
     if (status != BQ_OK || rows * cols == 0) return status;
     bq_place place = cpu_place(q);
-    pthread_rwlock_rdlock(&pool_lock);
     status = bq_run_forward(&place, q, family, x_type, (bq_value){.host = x}, y_type, (bq_value){.host = y}, rows, cols);
-    pthread_rwlock_unlock(&pool_lock);
     return status;
 }
 
@@ -208,10 +191,8 @@ static bq_status backward(const char *fn, const bq_quantizer *q, bq_dtype type, 
     bq_status status = bq_check_backward(fn, q, type, x, grad_y, grad_x, n, 1);
     if (status != BQ_OK || n == 0) return status;
     bq_place place = cpu_place(q);
-    pthread_rwlock_rdlock(&pool_lock);
     status = bq_run_backward(&place, q, type, (bq_value){.host = x}, (bq_value){.host = grad_y},
                              (bq_value){.host = grad_x}, n);
-    pthread_rwlock_unlock(&pool_lock);
     return status;
 }
 
@@ -239,10 +220,8 @@ static bq_status forward_save(const char *fn, const bq_quantizer *q, bq_dtype ty
     bq_status status = bq_check_save(fn, q, type, x, y, saved, n, 1, &plan);
     if (status != BQ_OK || n == 0) return status;
     bq_place place = cpu_place(q);
-    pthread_rwlock_rdlock(&pool_lock);
     status = bq_run_forward_save(&place, q, &plan, type, (bq_value){.host = x}, (bq_value){.host = y},
                                  (bq_value){.host = saved}, n);
-    pthread_rwlock_unlock(&pool_lock);
     return status;
 }
 
@@ -252,10 +231,8 @@ static bq_status backward_saved(const char *fn, const bq_quantizer *q, bq_dtype 
     bq_status status = bq_check_saved_backward(fn, q, type, saved, grad_y, grad_x, n, 1, &plan);
     if (status != BQ_OK || n == 0) return status;
     bq_place place = cpu_place(q);
-    pthread_rwlock_rdlock(&pool_lock);
     status = bq_run_backward_saved(&place, &plan, type, (bq_value){.host = saved}, (bq_value){.host = grad_y},
                                    (bq_value){.host = grad_x}, n);
-    pthread_rwlock_unlock(&pool_lock);
     return status;
 }
 
@@ -285,12 +262,6 @@ bq_status bq_set_num_threads(int n) {
                        n, BQ_MAX_THREADS);
     }
     bq_runtime_init(); /* which reads HL_NUM_THREADS: before, so that it cannot undo this call */
-    pthread_rwlock_wrlock(&pool_lock);
-    /* Before the pool's first use, the previous count reads 0: nothing was made yet to shut down. */
-    if (halide_set_num_threads(n) > n) {
-        halide_shutdown_thread_pool();
-        halide_set_num_threads(n);
-    }
-    pthread_rwlock_unlock(&pool_lock);
+    bq_pool_set_threads(n);
     return BQ_OK;
 }

@@ -31,23 +31,23 @@ static void read_max_chunk(void) {
     if (*end == '\0' && value >= 1 && value <= BQ_DEFAULT_MAX_CHUNK) max_chunk = (size_t)value;
 }
 
-/* HL_NUM_THREADS, read here once rather than by Halide's pool, which takes an empty or malformed value for 1
- * thread: a decimal integer in 1..BQ_MAX_THREADS is the default thread count; any other value (empty, junk, 0,
+/* HL_NUM_THREADS (the variable Halide's own pool reads, which took an empty or malformed value for 1 thread),
+ * read once for the library's pool (pool.c): a decimal integer in 1..BQ_MAX_THREADS is the default thread count; any other value (empty, junk, 0,
  * negative, above the most) is ignored for one per core, as when it is unset. */
 static void read_num_threads(void) {
     const char *text = getenv("HL_NUM_THREADS");
-    if (text == NULL) return; /* Halide's own default: one per core */
     char *end = NULL;
-    long value = strtol(text, &end, 10);
-    if (end == text || *end != '\0' || value < 1 || value > BQ_MAX_THREADS) {
+    long value = text == NULL ? 0 : strtol(text, &end, 10);
+    if (text == NULL || end == text || *end != '\0' || value < 1 || value > BQ_MAX_THREADS) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         value = cores < 1 ? 1 : cores > BQ_MAX_THREADS ? BQ_MAX_THREADS : cores;
     }
-    halide_set_num_threads((int)value);
+    bq_pool_set_threads((int)value);
 }
 
 static void choose_variant(void) {
     bq_install_halide_error_handler();
+    bq_pool_install();
     read_max_chunk();
     read_num_threads();
     const char *forced = getenv("BITQUANT_CPU");

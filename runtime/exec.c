@@ -48,6 +48,11 @@ bq_status bq_kernel_status(int result, const bq_call_context *call) {
     if (result == halide_error_code_success) return BQ_OK;
     const char *message = atomic_load(&call->failed) ? call->message : "no message";
     if (result == halide_error_code_out_of_memory) return bq_fail(BQ_E_NOMEM, "out of memory in kernel: %s", message);
+    /* Halide's GPU runtimes return this without a message when a host or device buffer cannot be allocated. */
+    if (result == halide_error_code_device_malloc_failed) {
+        return bq_fail(BQ_E_NOMEM, "out of memory: a host or device buffer for the kernel could not be allocated (%s)",
+                       message);
+    }
     return bq_fail(BQ_E_RUNTIME, "kernel failed (Halide error %d): %s", result, message);
 }
 

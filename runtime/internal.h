@@ -150,7 +150,13 @@ bq_status bq_execute_kernel(const bq_place *place, bq_kernel_fn fn, bq_signature
 
 bq_status bq_kernel_status(int result, const bq_call_context *call); /* a kernel's result as a status (and message) */
 
-#define BQ_MAX_THREADS 256 /* Halide's thread pool: the caller and at most 255 workers */
+#define BQ_MAX_THREADS 256 /* the kernels' thread pool (pool.c): the caller and at most 255 workers */
+
+/* pool.c: the CPU kernels' thread pool. bq_pool_install makes it Halide's do_par_for (once; before any kernel
+ * runs); bq_pool_set_threads sets the threads a parallel loop uses, its caller included (1..BQ_MAX_THREADS),
+ * and returns once the workers above it are gone. */
+void bq_pool_install(void);
+void bq_pool_set_threads(int n);
 
 /* bitquant.c: the typed calls' argument checks, with the entry point's name fn in the messages (the forward
  * one also picks the family that computes the output type), and the plans that the CPU and the GPU entry

@@ -11,10 +11,10 @@
  * 3. n = 3: two workers.
  * 4. Three threads run kernels (checked against the reference) while the main thread keeps changing n.
  * 5. Eight threads call kernels back to back while the main thread changes n twenty times: each change
- *    returns once the kernels already running finish. A liveness bound, not a timing: the twenty take
- *    milliseconds alone (seconds at most with other tests on the cores), and must take under 30 s, where the
- *    kernel threads stop by themselves after 60 s (with glibc's default reader-preferring lock the changes
- *    waited for them, the whole 60 s).
+ *    returns once the workers above the new count finish the task they run (the kernels go on with the
+ *    others). A liveness bound, not a timing: the twenty take milliseconds alone (seconds at most with other
+ *    tests on the cores), and must take under 30 s, where the kernel threads stop by themselves after 60 s
+ *    (when the count was changed under a reader-preferring rwlock, the changes waited for them, the whole 60 s).
  * 6. n above 256 (the pool's most) and below 1 are BQ_E_INVALID with a message; 256 is accepted. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>

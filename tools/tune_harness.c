@@ -9,7 +9,6 @@
  * The kernels' Halide runtime calls resolve to this program's runtime (it is linked with exported symbols),
  * so THREADS applies to them. */
 #define _POSIX_C_SOURCE 200809L
-#include <HalideRuntime.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -332,8 +331,14 @@ int main(int argc, char **argv) {
     bq_signature signature = bq_family_signatures[index];
     bq_kernel_fn fn = (bq_kernel_fn)load(argv[4], argv[5]), base = (bq_kernel_fn)load(argv[6], argv[7]);
     if (fn == NULL || base == NULL) return 2;
+    int threads = atoi(argv[2]);
+    if (threads < 1 || threads > BQ_MAX_THREADS) {
+        fprintf(stderr, "bq_tune_harness: THREADS must be 1..%d\n", BQ_MAX_THREADS);
+        return 2;
+    }
     bq_install_halide_error_handler();
-    halide_set_num_threads(atoi(argv[2]));
+    bq_pool_install(); /* the library's pool, which the kernels run on there */
+    bq_pool_set_threads(threads);
     int samples = atoi(argv[3]);
 
     size_t most = 600001;
