@@ -107,9 +107,13 @@ static void create_default(void) {
     if (default_id == NULL) {
         const char *wanted = getenv("BITQUANT_OPENCL_PLATFORM");
         default_status = BQ_E_NO_DEVICE;
-        snprintf(default_message, sizeof default_message, "no OpenCL device%s%s%s",
-                 wanted ? " on a platform named *" : "", wanted ? wanted : "",
-                 wanted ? "* (BITQUANT_OPENCL_PLATFORM)" : "");
+        if (wanted == NULL) {
+            snprintf(default_message, sizeof default_message, "no OpenCL device");
+        } else { /* the variable named first: a long value is cut at 64 characters */
+            snprintf(default_message, sizeof default_message,
+                     "no OpenCL device on a platform whose name contains BITQUANT_OPENCL_PLATFORM=\"%.64s%s\"", wanted,
+                     strlen(wanted) > 64 ? "..." : "");
+        }
         return;
     }
     cl_int error = 0;

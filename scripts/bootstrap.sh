@@ -8,7 +8,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(build-essential pkg-config python3 python3-venv gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user
-          pocl-opencl-icd ocl-icd-opencl-dev clinfo python3-torch python3-pandas python3-matplotlib)
+          pocl-opencl-icd ocl-icd-opencl-dev clinfo python3-torch python3-pandas python3-matplotlib
+          clang libclang-rt-14-dev llvm)  # the last three: the sanitizer presets and the fuzzer (libFuzzer, symbolizer)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -104,6 +104,73 @@ static inline const char *test_type_name(bq_dtype t) {
     return names[t];
 }
 
+/* Element i of an array of type t (not BIT), widened to float32. */
+static inline float test_load(bq_dtype t, const void *p, size_t i) {
+    uint16_t h;
+    switch (t) {
+    case BQ_F32: {
+        float f;
+        memcpy(&f, (const char *)p + 4 * i, 4);
+        return f;
+    }
+    case BQ_I8:
+        return (float)((const int8_t *)p)[i];
+    default:
+        memcpy(&h, (const char *)p + 2 * i, 2);
+        return t == BQ_F16 ? test_widen_16(h, 5, 10) : test_widen_16(h, 8, 7);
+    }
+}
+
+/* v stored as element i of type t (not BIT), rounded by the reference conversion. */
+static inline void test_store(bq_dtype t, void *p, size_t i, float v) {
+    uint16_t h;
+    switch (t) {
+    case BQ_F32:
+        memcpy((char *)p + 4 * i, &v, 4);
+        return;
+    case BQ_I8:
+        ((int8_t *)p)[i] = (int8_t)v;
+        return;
+    default:
+        h = t == BQ_F16 ? test_round_to_16(v, 5, 10) : test_round_to_16(v, 8, 7);
+        memcpy((char *)p + 2 * i, &h, 2);
+        return;
+    }
+}
+
+/* Bytes of a rows x cols tensor of type t. */
+static inline size_t test_tensor_bytes(bq_dtype t, size_t rows, size_t cols) {
+    return t == BQ_BIT ? rows * ((cols + 31) / 32) * 4 : rows * cols * test_elem_size(t);
+}
+
+/* The reference's rows x cols output of type t from its float32 results f: BIT packed row by row. */
+static inline void test_pack_reference(bq_dtype t, const float *f, void *out, size_t rows, size_t cols) {
+    if (t != BQ_BIT) {
+        for (size_t i = 0; i < rows * cols; i++)
+            test_store(t, out, i, f[i]);
+        return;
+    }
+    size_t words = (cols + 31) / 32;
+    uint32_t *w = out;
+    memset(w, 0, rows * words * 4);
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t c = 0; c < cols; c++) {
+            if (f[r * cols + c] < 0.0f) w[r * words + c / 32] |= 1u << (c % 32);
+        }
+    }
+}
+
+/* Whether element i of got and want (type t) is the same: bit for bit, or both NaN. */
+static inline int test_same_element(bq_dtype t, const void *got, const void *want, size_t i) {
+    if (t == BQ_BIT || t == BQ_I8) {
+        size_t s = test_elem_size(t);
+        return memcmp((const char *)got + s * i, (const char *)want + s * i, s) == 0;
+    }
+    float a = test_load(t, got, i), b = test_load(t, want, i);
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    return memcmp((const char *)got + test_elem_size(t) * i, (const char *)want + test_elem_size(t) * i, test_elem_size(t)) == 0;
+}
+
 /* xorshift64*: small, deterministic, good enough to spread test inputs. */
 typedef struct {
     uint64_t state;

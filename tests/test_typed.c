@@ -38,62 +38,6 @@ static int passed, failed, printed;
 
 /* ---- the reference conversions (test_common.h), element access ---- */
 
-/* Element i of an array of type t (not BIT), widened to float32. */
-static float load(bq_dtype t, const void *p, size_t i) {
-    uint16_t h;
-    switch (t) {
-    case BQ_F32: {
-        float f;
-        memcpy(&f, (const char *)p + 4 * i, 4);
-        return f;
-    }
-    case BQ_I8:
-        return (float)((const int8_t *)p)[i];
-    default:
-        memcpy(&h, (const char *)p + 2 * i, 2);
-        return t == BQ_F16 ? test_widen_16(h, 5, 10) : test_widen_16(h, 8, 7);
-    }
-}
-
-/* v stored as element i of type t (not BIT), rounded by the reference conversion. */
-static void store(bq_dtype t, void *p, size_t i, float v) {
-    uint16_t h;
-    switch (t) {
-    case BQ_F32:
-        memcpy((char *)p + 4 * i, &v, 4);
-        return;
-    case BQ_I8:
-        ((int8_t *)p)[i] = (int8_t)v;
-        return;
-    default:
-        h = t == BQ_F16 ? test_round_to_16(v, 5, 10) : test_round_to_16(v, 8, 7);
-        memcpy((char *)p + 2 * i, &h, 2);
-        return;
-    }
-}
-
-/* Bytes of a rows x cols tensor of type t. */
-static size_t tensor_bytes(bq_dtype t, size_t rows, size_t cols) {
-    return t == BQ_BIT ? rows * ((cols + 31) / 32) * 4 : rows * cols * test_elem_size(t);
-}
-
-/* The reference's rows x cols output of type t from its float32 results f: BIT packed row by row. */
-static void pack_reference(bq_dtype t, const float *f, void *out, size_t rows, size_t cols) {
-    if (t != BQ_BIT) {
-        for (size_t i = 0; i < rows * cols; i++)
-            store(t, out, i, f[i]);
-        return;
-    }
-    size_t words = (cols + 31) / 32;
-    uint32_t *w = out;
-    memset(w, 0, rows * words * 4);
-    for (size_t r = 0; r < rows; r++) {
-        for (size_t c = 0; c < cols; c++) {
-            if (f[r * cols + c] < 0.0f) w[r * words + c / 32] |= 1u << (c % 32);
-        }
-    }
-}
-
 /* ---- the path under test ---- */
 
 static test_path path; /* how the kernels are called (test_path_choose) */
@@ -103,7 +47,7 @@ static bq_status call_forward(const bq_quantizer *q, bq_dtype xt, const void *x,
                               size_t cols) {
     if (path.kind == TEST_PATH_CPU) return bq_forward_typed(q, xt, x, yt, y, rows, cols);
     if (path.kind == TEST_PATH_HOST) return bq_device_forward_typed_host(q, path.backend, xt, x, yt, y, rows, cols);
-    size_t xb = tensor_bytes(xt, rows, cols), yb = tensor_bytes(yt, rows, cols) + GUARD_BYTES;
+    size_t xb = test_tensor_bytes(xt, rows, cols), yb = test_tensor_bytes(yt, rows, cols) + GUARD_BYTES;
     int in_place = x == y;
     void *dx = test_device_alloc(path.device, in_place ? (xb > yb ? xb : yb) : xb);
     void *dy = in_place ? dx : test_device_alloc(path.device, yb);
@@ -169,7 +113,7 @@ static void make_inputs(test_rng *r, bq_dtype t, void *x, size_t n) {
             uint16_t h = (uint16_t)test_rng_next(r);
             memcpy((char *)x + 2 * i, &h, 2);
         } else {
-            store(t, x, i, v);
+            test_store(t, x, i, v);
         }
     }
 }
@@ -192,15 +136,6 @@ static void fail(const char *what, const test_case *c, const char *dir, bq_dtype
 }
 
 /* Compares element or word i of got and want; a NaN matches any NaN. */
-static int same(bq_dtype t, const void *got, const void *want, size_t i) {
-    if (t == BQ_BIT || t == BQ_I8) {
-        size_t s = test_elem_size(t);
-        return memcmp((const char *)got + s * i, (const char *)want + s * i, s) == 0;
-    }
-    float a = load(t, got, i), b = load(t, want, i);
-    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
-    return memcmp((const char *)got + test_elem_size(t) * i, (const char *)want + test_elem_size(t) * i, test_elem_size(t)) == 0;
-}
 
 typedef enum { ALIGNED, OFFSET, IN_PLACE } layout;
 static const char *const LAYOUT_NAMES[] = {"aligned", "offset", "in-place"};
@@ -222,13 +157,13 @@ static void check_forward(const test_case *c, const bq_quantizer *q, bq_dtype in
     unsigned char *x = w->x + off_x;
     make_inputs(&r, in, x, n);
     for (size_t i = 0; i < n; i++)
-        w->wide_x[i] = load(in, x, i);
+        w->wide_x[i] = test_load(in, x, i);
     if (ref_forward(c->q->name, &c->p, w->wide_x, w->ref, n) != BQ_OK) {
         fail("the reference failed", c, "fwd", in, out, rows, cols, LAYOUT_NAMES[l]);
         return;
     }
-    size_t ybytes = tensor_bytes(out, rows, cols);
-    pack_reference(out, w->ref, w->want, rows, cols);
+    size_t ybytes = test_tensor_bytes(out, rows, cols);
+    test_pack_reference(out, w->ref, w->want, rows, cols);
     unsigned char *y = l == IN_PLACE ? x : w->out + off_y;
     unsigned char *x_copy = w->g; /* the input, to check it comes back unchanged */
     memcpy(x_copy, x, n * test_elem_size(in));
@@ -243,7 +178,7 @@ static void check_forward(const test_case *c, const bq_quantizer *q, bq_dtype in
     }
     size_t count = out == BQ_BIT ? ybytes / 4 : n, bad = 0, first = 0;
     for (size_t i = 0; i < count; i++) {
-        if (!same(out, y, w->want, i) && bad++ == 0) first = i;
+        if (!test_same_element(out, y, w->want, i) && bad++ == 0) first = i;
     }
     int ok = bad == 0;
     if (!ok) {
@@ -254,7 +189,7 @@ static void check_forward(const test_case *c, const bq_quantizer *q, bq_dtype in
             snprintf(what, sizeof what, "%zu words differ, first %zu: %08x, want %08x", bad, first, got, want);
         } else {
             snprintf(what, sizeof what, "%zu mismatches, first i=%zu x=%a got=%a want=%a (ref f32 %a)", bad, first,
-                     (double)w->wide_x[first], (double)load(out, y, first), (double)load(out, w->want, first),
+                     (double)w->wide_x[first], (double)test_load(out, y, first), (double)test_load(out, w->want, first),
                      (double)w->ref[first]);
         }
         fail(what, c, "fwd", in, out, rows, cols, LAYOUT_NAMES[l]);
@@ -278,8 +213,8 @@ static void check_backward(const test_case *c, const bq_quantizer *q, bq_dtype t
     make_inputs(&r, t, x, n);
     make_inputs(&r, t, g, n);
     for (size_t i = 0; i < n; i++) {
-        w->wide_x[i] = load(t, x, i);
-        w->wide_g[i] = load(t, g, i);
+        w->wide_x[i] = test_load(t, x, i);
+        w->wide_g[i] = test_load(t, g, i);
     }
     int swish = strcmp(c->q->name, "swishsign") == 0;
     bq_status s;
@@ -296,7 +231,7 @@ static void check_backward(const test_case *c, const bq_quantizer *q, bq_dtype t
         return;
     }
     for (size_t i = 0; i < n; i++)
-        store(t, w->want, i, w->ref[i]);
+        test_store(t, w->want, i, w->ref[i]);
     unsigned char *dx = l == IN_PLACE ? g : w->out + off;
     unsigned char *x_copy = malloc(n * es + 1);
     memcpy(x_copy, x, n * es);
@@ -312,13 +247,13 @@ static void check_backward(const test_case *c, const bq_quantizer *q, bq_dtype t
     }
     size_t bad = 0, first = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!same(t, dx, w->want, i) && bad++ == 0) first = i;
+        if (!test_same_element(t, dx, w->want, i) && bad++ == 0) first = i;
     }
     int ok = bad == 0;
     if (!ok) {
         snprintf(what, sizeof what, "%zu mismatches, first i=%zu x=%a g=%a got=%a want=%a", bad, first,
-                 (double)w->wide_x[first], (double)w->wide_g[first], (double)load(t, dx, first),
-                 (double)load(t, w->want, first));
+                 (double)w->wide_x[first], (double)w->wide_g[first], (double)test_load(t, dx, first),
+                 (double)test_load(t, w->want, first));
         fail(what, c, "bwd", t, t, 1, n, LAYOUT_NAMES[l]);
     }
     if (!test_bytes_are(dx + n * es, GUARD_BYTES, GUARD)) {
