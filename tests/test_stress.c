@@ -5,6 +5,7 @@
  * the run, and no call may fail. n is past the kernels' serial limit, so calls run in parallel in the pool. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ static uint16_t x16[N], g16[N];
 static void *expected[QUANTIZER_COUNT][OPS];
 static size_t expected_bytes[QUANTIZER_COUNT][OPS];
 static bq_quantizer *shared[QUANTIZER_COUNT];
-static volatile int stop;
+static atomic_int stop;
 
 static bq_status make(size_t k, bq_quantizer **q) {
     bq_params p;
