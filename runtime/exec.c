@@ -150,7 +150,7 @@ static int bind_saved(const shape *sh, bq_call_context *call, slot *s, bq_value 
     s->dim[0] = (halide_dimension_t){.min = 0, .extent = (int32_t)bq_units(p->ncols, t), .stride = 1};
     s->dim[1] = (halide_dimension_t){.min = 0, .extent = v.i, .stride = (int32_t)plane};
     if (v.host != NULL) {
-        describe(&s->buf, s->dim, 2, (const uint32_t *)v.host + (p->c0 >> t->unit_shift), t);
+        describe(&s->buf, s->dim, 2, (const uint8_t *)v.host + 4 * (p->c0 >> t->unit_shift), t);
         if (!output && sh->place->gpu != NULL) s->buf.flags = halide_buffer_flag_host_dirty;
         s->bound = 1;
         return halide_error_code_success;

@@ -90,10 +90,11 @@ float bq_weightdorefa_output(float x, float m, float levels) { return 2.0f * (le
  * worker costs more than it saves (2^16 elements took 80 us on two threads, 58 us on one). */
 #define ESTIMATE_PARALLEL_MIN ((size_t)1 << 18)
 
+/* x and y as bytes, read and written with memcpy: the API takes arrays at any alignment. */
 typedef struct {
     const bq_place *place;
-    const float *x;
-    float *y;
+    const unsigned char *x;
+    unsigned char *y;
     size_t n;
     float m, levels;
     atomic_int failed; /* the first failing piece's status wins */
@@ -101,9 +102,14 @@ typedef struct {
     char message[512];
 } estimate_job;
 
-static void fix_open(const estimate_job *j, const float *x, float *y, size_t begin, size_t end) {
+static void fix_open(const estimate_job *j, const unsigned char *x, unsigned char *y, size_t begin, size_t end) {
     for (size_t i = begin; i < end; i++) {
-        if (y[i] == ESTIMATE_OPEN) y[i] = bq_weightdorefa_output(x[i], j->m, j->levels);
+        float xi, yi;
+        memcpy(&yi, y + 4 * i, sizeof yi);
+        if (yi != ESTIMATE_OPEN) continue;
+        memcpy(&xi, x + 4 * i, sizeof xi);
+        yi = bq_weightdorefa_output(xi, j->m, j->levels);
+        memcpy(y + 4 * i, &yi, sizeof yi);
     }
 }
 
@@ -113,8 +119,8 @@ static int estimate_piece(void *user_context, int piece, uint8_t *closure) {
     estimate_job *j = (estimate_job *)closure;
     size_t start = (size_t)piece * ESTIMATE_PIECE;
     size_t len = j->n - start < ESTIMATE_PIECE ? j->n - start : ESTIMATE_PIECE;
-    const float *x = j->x + start;
-    float *y = j->y + start;
+    const unsigned char *x = j->x + 4 * start;
+    unsigned char *y = j->y + 4 * start;
     const bq_value values[BQ_MAX_ARGS] = {{.host = x}, {.f = j->levels}, {.f = j->m}, {.host = y}};
     bq_status status = bq_execute(j->place, BQ_FAMILY_weightdorefa_estimate, BQ_F32, BQ_F32, values, 1, len);
     if (status != BQ_OK) {
@@ -132,7 +138,7 @@ static int estimate_piece(void *user_context, int piece, uint8_t *closure) {
         uint32_t any = 0;
         for (size_t i = 0; i < ESTIMATE_BLOCK; i++) {
             uint32_t bits;
-            memcpy(&bits, &y[block + i], sizeof bits);
+            memcpy(&bits, y + 4 * (block + i), sizeof bits);
             any |= bits;
         }
         if (any & ESTIMATE_OPEN_BIT) fix_open(j, x, y, block, block + ESTIMATE_BLOCK);
@@ -150,7 +156,7 @@ static bq_status run_estimate(const bq_place *place, float absmax, float levels,
         levels > ESTIMATE_MAX_LEVELS || !(m > 0.0f) || n < ESTIMATE_PIECE || n / ESTIMATE_PIECE >= INT32_MAX) {
         return BQ_E_UNSUPPORTED;
     }
-    estimate_job job = {place, x.host, (float *)(uintptr_t)y.host, n, m, levels, 0, BQ_OK, ""};
+    estimate_job job = {place, x.host, (unsigned char *)(uintptr_t)y.host, n, m, levels, 0, BQ_OK, ""};
     int pieces = (int)((n + ESTIMATE_PIECE - 1) / ESTIMATE_PIECE);
     if (n < ESTIMATE_PARALLEL_MIN) {
         for (int piece = 0; piece < pieces && !atomic_load(&job.failed); piece++)

@@ -17,6 +17,7 @@ scripts/bootstrap.sh
 .venv/bin/cmake --build --preset asan-ubsan --target fuzz_api
 out=build/asan-ubsan
 mkdir -p "$out/fuzz-corpus" "$out/fuzz-artifacts"
-export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  LSAN_OPTIONS=suppressions=tests/sanitizers/lsan.supp
 exec "$out/tests/fuzz_api" -fork="$workers" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=4096 \
   -print_final_stats=1 -artifact_prefix="$out/fuzz-artifacts/" "$@" "$out/fuzz-corpus" tests/fuzz/corpus

@@ -3,7 +3,9 @@
  * The input picks, in order: a thread count to set first (or none); a quantizer name (a real one, a near-miss
  * of one, a very long one, or raw bytes); every bq_params field (its default, an edge value: NaN, infinities,
  * -0, subnormals, huge, negative, ints out of range; or raw bits); an entry point (f32 forward and backward,
- * typed forward and backward with their types and rows x cols, forward_save and backward_saved, saved_words);
+ * typed forward and backward with their types and rows x cols, forward_save and backward_saved, saved_words,
+ * or the listings with indices and buffer sizes from the input) and where it runs (the CPU, or the OpenCL or
+ * CUDA host-memory entry points);
  * a length (around every vector width, word and chunk edge, the parallel limit, or small and random); a
  * layout (out of place, in place, the output a few elements ahead of or behind the input, NULL arrays, byte
  * offsets 0 to 3); and the inputs (edge values, random values, raw bits).
@@ -108,7 +110,11 @@ static void check_status(bq_status s) {
 
 /* ---- the call ---- */
 
-enum entry { FORWARD, BACKWARD, FORWARD_TYPED, BACKWARD_TYPED, FORWARD_SAVE, BACKWARD_SAVED, SAVED_WORDS, ENTRIES };
+enum entry { FORWARD, BACKWARD, FORWARD_TYPED, BACKWARD_TYPED, FORWARD_SAVE, BACKWARD_SAVED, SAVED_WORDS, INTROSPECT,
+             ENTRIES };
+/* Where a call runs: the CPU, or a GPU backend's host-memory entry points (OpenCL on PoCL here; CUDA returns
+ * BQ_E_NO_DEVICE without a driver, which is checked as any other refusal). */
+enum place { CPU, OPENCL_HOST, CUDA_HOST };
 enum layout { APART, IN_PLACE, AHEAD, BEHIND, NULL_INPUT, NULL_OUTPUT, LAYOUTS };
 
 #define GUARD 0xA5
@@ -116,6 +122,7 @@ enum layout { APART, IN_PLACE, AHEAD, BEHIND, NULL_INPUT, NULL_OUTPUT, LAYOUTS }
 
 typedef struct {
     enum entry entry;
+    enum place place;
     bq_dtype in, out;
     size_t rows, cols, n;
 } call;
@@ -143,6 +150,18 @@ static void make_inputs(reader *r, bq_dtype t, unsigned char *p, size_t n) {
 
 /* Runs the entry point on x (and g, saved) into out (and out2, the saved words of forward_save). */
 static bq_status run(const call *c, const bq_quantizer *q, const void *x, const void *g, void *out, void *out2) {
+    if (c->place != CPU) {
+        bq_backend b = c->place == OPENCL_HOST ? BQ_BACKEND_OPENCL : BQ_BACKEND_CUDA;
+        switch (c->entry) {
+        case FORWARD: return bq_device_forward_host(q, b, x, out, c->n);
+        case BACKWARD: return bq_device_backward_host(q, b, x, g, out, c->n);
+        case FORWARD_TYPED: return bq_device_forward_typed_host(q, b, c->in, x, c->out, out, c->rows, c->cols);
+        case BACKWARD_TYPED: return bq_device_backward_typed_host(q, b, c->in, x, g, out, c->n);
+        case FORWARD_SAVE: return bq_device_forward_save_host(q, b, c->in, x, out, out2, c->n);
+        case BACKWARD_SAVED: return bq_device_backward_saved_host(q, b, c->in, x, g, out, c->n);
+        default: return BQ_E_INVALID;
+        }
+    }
     switch (c->entry) {
     case FORWARD: return bq_forward(q, x, out, c->n);
     case BACKWARD: return bq_backward(q, x, g, out, c->n);
@@ -152,6 +171,34 @@ static bq_status run(const call *c, const bq_quantizer *q, const void *x, const 
     case BACKWARD_SAVED: return bq_backward_saved_typed(q, c->in, x, g, out, c->n);
     default: return BQ_E_INVALID;
     }
+}
+
+/* The listings, with indices and sizes from the input: statuses, and strings NUL-terminated inside their
+ * buffers, nothing written past them. */
+static void introspect(reader *r) {
+    uint32_t index = word(r);
+    bq_quantizer_info info;
+    bq_status s = bq_quantizer_info_at(index, byte(r) & 1 ? NULL : &info);
+    check_status(s);
+    if (s == BQ_OK) require(index < bq_quantizer_count() && info.name != NULL, "bq_quantizer_info_at: a bad entry");
+    const char *name = bq_cpu_variant_name(index);
+    require((name != NULL) == (index < bq_cpu_variant_count()), "bq_cpu_variant_name: NULL exactly past the end");
+    int supported = bq_cpu_variant_supported(index);
+    require(index < bq_cpu_variant_count() ? supported == 0 || supported == 1 : supported == -1,
+            "bq_cpu_variant_supported: 0 or 1, -1 past the end");
+    bq_backend backend = (bq_backend)(int)(byte(r) % 5) - 1;
+    int known = backend == BQ_BACKEND_CUDA || backend == BQ_BACKEND_OPENCL;
+    require((bq_backend_name(backend) != NULL) == known, "bq_backend_name: NULL exactly for an unknown backend");
+    int compiled = bq_backend_compiled(backend);
+    require(compiled == 0 || compiled == 1, "bq_backend_compiled: 0 or 1");
+    static const size_t SIZES[] = {0, 1, 2, 7, 16, 256};
+    size_t size = SIZES[byte(r) % COUNT(SIZES)];
+    char buffer[256 + SLACK];
+    memset(buffer, GUARD, sizeof buffer);
+    s = bq_backend_device(backend, buffer, size);
+    check_status(s);
+    require(test_bytes_are(buffer + size, SLACK, GUARD), "bq_backend_device wrote past its buffer");
+    if (s == BQ_OK && size > 0) require(memchr(buffer, '\0', size) != NULL, "bq_backend_device: no NUL in the buffer");
 }
 
 /* The reference's result for a successful call, into want (type c->out), from the widened inputs. */
@@ -174,7 +221,13 @@ static unsigned char *arena(size_t bytes) {
 static int is_backward(enum entry e) { return e == BACKWARD || e == BACKWARD_TYPED || e == BACKWARD_SAVED; }
 
 static void one_call(reader *r, const char *name, const bq_params *p, const bq_quantizer *q) {
-    call c = {(enum entry)(byte(r) % ENTRIES), BQ_F32, BQ_F32, 1, 0, 0};
+    call c = {(enum entry)(byte(r) % ENTRIES), CPU, BQ_F32, BQ_F32, 1, 0, 0};
+    if (c.entry == INTROSPECT) {
+        introspect(r);
+        return;
+    }
+    uint8_t where = byte(r);
+    c.place = where < 216 ? CPU : where < 252 ? OPENCL_HOST : CUDA_HOST;
     uint8_t types = byte(r);
     size_t length = byte(r) < 200 ? LENGTHS[byte(r) % COUNT(LENGTHS)] : (size_t)(word(r) % 5000);
     enum layout layout = (enum layout)(byte(r) % LAYOUTS);
