@@ -86,6 +86,12 @@ int main(int argc, char **argv) {
         }
         char device[256];
         bq_status s = bq_backend_device(BQ_BACKEND_OPENCL, device, sizeof device);
+        const char *message = bq_last_error();
+        if (s == BQ_E_NO_DEVICE && !names(message, variable) &&
+            (strstr(message, "no OpenCL:") || strstr(message, "no OpenCL platform") || strstr(message, "OpenCL loader"))) {
+            printf("[SKIP] no OpenCL here at all, whatever the variable holds: %s\n", message); /* qemu-aarch64 */
+            return 77;
+        }
         if (strcmp(expect, "none") == 0) {
             check(s == BQ_E_NO_DEVICE && names(bq_last_error(), "BITQUANT_OPENCL_PLATFORM"),
                   "bq_backend_device: BQ_E_NO_DEVICE, naming BITQUANT_OPENCL_PLATFORM");
