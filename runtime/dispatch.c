@@ -32,8 +32,9 @@ static void read_max_chunk(void) {
 }
 
 /* HL_NUM_THREADS (the variable Halide's own pool reads, which took an empty or malformed value for 1 thread),
- * read once for the library's pool (pool.c): a decimal integer in 1..BQ_MAX_THREADS is the default thread count; any other value (empty, junk, 0,
- * negative, above the most) is ignored for one per core, as when it is unset. */
+ * read once for the library's pool (pool.c): a decimal integer in 1..BQ_MAX_THREADS is the default thread
+ * count; any other value (empty, junk, 0, negative, above the most) is
+ * ignored for one per core, as when it is unset. */
 static void read_num_threads(void) {
     const char *text = getenv("HL_NUM_THREADS");
     char *end = NULL;

@@ -201,11 +201,12 @@ static void introspect(reader *r) {
     if (s == BQ_OK && size > 0) require(memchr(buffer, '\0', size) != NULL, "bq_backend_device: no NUL in the buffer");
 }
 
+static int is_backward(enum entry e) { return e == BACKWARD || e == BACKWARD_TYPED || e == BACKWARD_SAVED; }
+
 /* The reference's result for a successful call, into want (type c->out), from the widened inputs. */
 static int reference(const call *c, const char *name, const bq_params *p, const float *wx, const float *wg,
                      float *ref, unsigned char *want) {
-    int backward = c->entry == BACKWARD || c->entry == BACKWARD_TYPED || c->entry == BACKWARD_SAVED;
-    bq_status s = backward ? ref_backward(name, p, wx, wg, ref, c->n) : ref_forward(name, p, wx, ref, c->n);
+    bq_status s = is_backward(c->entry) ? ref_backward(name, p, wx, wg, ref, c->n) : ref_forward(name, p, wx, ref, c->n);
     if (s != BQ_OK) return 0;
     test_pack_reference(c->out, ref, want, c->rows, c->cols);
     return 1;
@@ -217,8 +218,6 @@ static unsigned char *arena(size_t bytes) {
     memset(p, GUARD, bytes + 4 * SLACK);
     return p;
 }
-
-static int is_backward(enum entry e) { return e == BACKWARD || e == BACKWARD_TYPED || e == BACKWARD_SAVED; }
 
 static void one_call(reader *r, const char *name, const bq_params *p, const bq_quantizer *q) {
     call c = {(enum entry)(byte(r) % ENTRIES), CPU, BQ_F32, BQ_F32, 1, 0, 0};
