@@ -100,6 +100,15 @@ struct Progressive : Quantizer<Progressive> {
     static std::vector<Expr> specializations(const Expr &, const Expr &p1) { return {p1 != 0.0f}; }
 };
 
+// Pact forward, p0 = s = (1 / alpha) * L (the runtime rounds as bitorch does), p1 = alpha (spec section 4):
+// round_half_even(clamp(x, 0, alpha) * s) / s, the clamp as torch's (NaN stays NaN, -0 stays -0).
+struct Pact : Quantizer<Pact> {
+    static Expr quantize(const Expr &v, const Expr &p0, const Expr &p1) {
+        Expr clamped = select(v < 0.0f, 0.0f, select(v > p1, p1, v));
+        return round(clamped * p0) / p0;
+    }
+};
+
 // out(w, r) = word w of row (or plane) r, packed LSB first: bits(b, w, r) is 1 << b where bit(c, r) holds for
 // column c = 32 w + b (false past the end of the row, cols: the clamp keeps bit()'s reads in bounds, and loop
 // partitioning keeps both out of the steady state). word(w, r) sums them (the bits are disjoint, so the sum is
@@ -381,6 +390,55 @@ class SwishSign : public GradGenerator<SwishSign> {
     Expr gradient(const Expr &v, const Expr &gv, const Var &i) const { return swish_grad_core(v, p0, i) * gv; }
 };
 
+// Pact backward, p0 = alpha: g * [!(x < 0 || x > alpha)], a multiply-mask in which a NaN x is inside.
+class PactBackward : public GradGenerator<PactBackward> {
+  public:
+    Expr gradient(const Expr &v, const Expr &gv, const Var &) const {
+        return gv * indicator(!(v < 0.0f || v > p0));
+    }
+};
+
+// SUM, Pact's gradient for alpha: sum of g * [x >= alpha] (p0 = alpha), in float64 and in one fixed order on
+// every target: element i of the call adds into lane i % 8 of block i / (8 * sum_block_lanes); each lane sums
+// its elements in increasing order, the blocks' lanes are added lane by lane in block order, then the 8 lanes
+// in order. Every addend is a float32 and there are fewer than 2^31, so the float64 result is within
+// (n - 1) 2^-53 sum |g_i| of the exact sum (the runtime then adds the chunks in order and rounds once).
+class PactAlpha : public TypedGenerator<PactAlpha> {
+  public:
+    static constexpr int lanes = 8;
+    static constexpr int block_steps = 512; // a block: 512 steps of 8 lanes, 4096 elements
+    GeneratorInput<Buffer<float, 1>> x{"x"};
+    GeneratorInput<Buffer<float, 1>> g{"g"};
+    GeneratorInput<float> p0{"p0"};
+    GeneratorOutput<Buffer<double, 0>> sum{"sum"};
+
+    void generate() {
+        Expr n = x.dim(0).extent();
+        Var i("i"), lane("lane"), block("block");
+        // Past n, nothing: the index is clamped for the loads, and the addend is 0 there.
+        Func addend("addend");
+        Expr at = clamp(i, 0, n - 1);
+        Expr zero = cast<double>(0.0f);
+        // x >= alpha as x > alpha || x == alpha: Halide rewrites a >= b as !(a < b), which a NaN x would pass.
+        addend(i) = select(i < n && (x(at) > p0 || x(at) == p0), cast<double>(g(at)), zero);
+        Expr blocks = (n + lanes * block_steps - 1) / (lanes * block_steps);
+        RDom steps(0, block_steps, "steps");
+        Func lane_sum("lane_sum");
+        lane_sum(lane, block) = zero;
+        lane_sum(lane, block) += addend((block * block_steps + steps) * lanes + lane);
+        RDom over_blocks(0, blocks, "over_blocks");
+        Func lane_total("lane_total");
+        lane_total(lane) = zero;
+        lane_total(lane) += lane_sum(lane, over_blocks);
+        RDom over_lanes(0, lanes, "over_lanes");
+        sum() = zero;
+        sum() += lane_total(over_lanes);
+        x.dim(0).set_min(0);
+        g.dim(0).set_min(0);
+        schedule_lane_sum({lane_sum, lane_total, sum, lane, block}, lanes, n, schedule(), get_target());
+    }
+};
+
 // ABSMAX: the largest |x| as its bit pattern, max_i (bits(x_i) & 0x7fffffff). On non-negative floats the
 // integer order is the float order and every NaN sorts above +inf, so the maximum propagates NaN exactly
 // as torch.max does, with plain integer max.
@@ -437,6 +495,9 @@ HALIDE_REGISTER_GENERATOR(bitquant::Map<bitquant::Heaviside>, heaviside)
 HALIDE_REGISTER_GENERATOR(bitquant::Map<bitquant::InputDoReFa>, inputdorefa)
 HALIDE_REGISTER_GENERATOR(bitquant::Map<bitquant::WeightDoReFa>, weightdorefa)
 HALIDE_REGISTER_GENERATOR(bitquant::Map<bitquant::Progressive>, progressive)
+HALIDE_REGISTER_GENERATOR(bitquant::Map<bitquant::Pact>, pact)
+HALIDE_REGISTER_GENERATOR(bitquant::PactBackward, pact_backward)
+HALIDE_REGISTER_GENERATOR(bitquant::PactAlpha, pact_alpha)
 HALIDE_REGISTER_GENERATOR(bitquant::Ste, ste)
 HALIDE_REGISTER_GENERATOR(bitquant::ApproxSign, approxsign)
 HALIDE_REGISTER_GENERATOR(bitquant::SteHeaviside, steheaviside)

@@ -116,16 +116,64 @@ bq_status bq_forward_save_typed(const bq_quantizer *q, bq_dtype type, const void
 bq_status bq_backward_saved_typed(const bq_quantizer *q, bq_dtype type, const uint32_t *saved, const void *grad_y,
                                   void *grad_x, size_t n);
 
+/* Pact (bitorch.layers.pact), a learnable-clip activation quantizer (spec section 4), on the CPU:
+ * y = round_half_even(clamp(x, 0, alpha) * s) / s with s = (1 / alpha) * (2^bits - 1), computed as bitorch
+ * computes it (reciprocal, then multiply: two float32 roundings). bits 1..24, alpha finite and > 0. NaN gives
+ * NaN, -0 gives -0. In place (y == x) allowed. The same quantizer is "pact" in the table (bq_create_named with
+ * the named parameters alpha and bits; default 10 and 4, as bitorch's), for every other entry point. */
+bq_status bq_pact_forward(const float *x, float *y, size_t n, float alpha, int bits);
+/* grad_x = g * [!(x < 0 || x > alpha)] (a multiply-mask; a NaN x counts as inside, so grad_x = g there);
+ * *grad_alpha = sum of g * [x >= alpha] (x == alpha counts in both). The sum is taken in float64 in a fixed
+ * order, the same on every CPU variant and thread count: in slices of 2^18 elements, in order; in a slice,
+ * element i goes to lane i % 8 of block i / 4096, each lane summed in increasing order, the lanes summed over
+ * the blocks in order, then the 8 lanes in order; the float64 total is rounded once to float32. So
+ * |*grad_alpha - S| <= ulp(*grad_alpha) / 2 + (n - 1) 2^-53 sum|g_i| for the exact sum S (torch's float32
+ * sum, in its own order, is within about log2(n) 2^-24 sum|g_i|). grad_alpha must not be NULL; in place
+ * (grad_x == grad_y or grad_x == x) allowed. */
+bq_status bq_pact_backward(const float *x, const float *grad_y, float *grad_x, float *grad_alpha, size_t n,
+                           float alpha);
+
+/* Named parameters: the parameters of a quantizer that bq_params does not hold (Pact's alpha and bits), so that
+ * bq_params never changes for compiled callers. Each has a default, used where bq_create_named is not given it
+ * (and by bq_create). */
+typedef enum {
+    BQ_PARAM_REAL = 0,     /* a finite float32 value in [min_value, max_value] */
+    BQ_PARAM_POSITIVE = 1, /* a finite float32 value > 0 (min_value and max_value are 0) */
+    BQ_PARAM_INTEGER = 2   /* an integer in [min_value, max_value] */
+} bq_param_kind;
+typedef struct bq_param_info {
+    const char *name;
+    double default_value;
+    double min_value;
+    double max_value;
+    bq_param_kind kind;
+} bq_param_info;
+typedef struct bq_named_param {
+    const char *name;
+    double value;
+} bq_named_param;
+/* bq_create with named parameters: named[0 .. count) set the quantizer's parameters of those names (NULL
+ * with count 0 for none). BQ_E_INVALID with a message for a name the quantizer does not declare, one given
+ * twice, or a value outside its kind and range. */
+bq_status bq_create_named(const char *name, const bq_params *p /* NULL = defaults */, const bq_named_param *named,
+                          size_t count, bq_quantizer **out);
+
 /* Introspection. Quantizers are numbered 0 .. bq_quantizer_count()-1 in the kernel table's order. */
 typedef struct bq_quantizer_info {
     const char *name;            /* bitorch's registry name */
     const char *forward_kernel;  /* the generated kernel family that runs the forward pass */
     const char *backward_kernel; /* the same for the backward pass (cancellation fused in) */
-    const char *params;          /* the bq_params fields it reads, comma-separated ("" if none) */
+    const char *params;          /* the bq_params fields it reads, comma-separated ("" if none), or the
+                                    names of its named parameters (bq_quantizer_param_at) */
 } bq_quantizer_info;
 
 size_t bq_quantizer_count(void);
 bq_status bq_quantizer_info_at(size_t index, bq_quantizer_info *out);
+/* The named parameters of quantizer `index`, in their declared order (0 past the end). */
+size_t bq_quantizer_param_count(size_t index);
+bq_status bq_quantizer_param_at(size_t index, size_t param, bq_param_info *out);
+
+#define BQ_MAX_NAMED_PARAMS 15 /* named parameters a quantizer can have */
 
 /* CPU variants compiled into this library, best last ("sse41", "avx2", "avx512" on x86-64). */
 size_t bq_cpu_variant_count(void);

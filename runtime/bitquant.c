@@ -3,54 +3,136 @@
 #include "internal.h"
 
 #include <HalideRuntime.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const bq_entry entries[] = {
-#define BQ_QUANTIZER(name, fwd, bwd, mapping, fields, save, need) \
-    {#name, BQ_FAMILY_##fwd, BQ_FAMILY_##bwd, #fwd, #bwd, BQ_MAP_##mapping, fields, BQ_FAMILY_##save, BQ_NEED_##need},
+/* The named parameters of the built-ins (BQ_PARAM rows), grouped by quantizer as the table lists them, and the
+ * quantizer each belongs to. */
+static const bq_param_info builtin_params[] = {
+#define BQ_PARAM(quantizer, name, default_value, min_value, max_value, kind) \
+    {#name, default_value, min_value, max_value, BQ_PARAM_##kind},
 #include "kernels.def"
 };
+static const char *const builtin_param_owners[] = {
+#define BQ_PARAM(quantizer, name, default_value, min_value, max_value, kind) #quantizer,
+#include "kernels.def"
+};
+#define BQ_BUILTIN_PARAMS (sizeof builtin_param_owners / sizeof builtin_param_owners[0])
 
-static const size_t entry_count = sizeof entries / sizeof entries[0];
+static const char *const builtin_names[] = {
+#define BQ_QUANTIZER(name, fwd, bwd, mapping, fields, save, need) #name,
+#include "kernels.def"
+};
+#define BQ_BUILTINS (sizeof builtin_names / sizeof builtin_names[0])
 
-size_t bq_quantizer_count(void) { return entry_count; }
+/* The quantizers, filled once from the table (with their named parameters). */
+static bq_entry entries[BQ_BUILTINS];
+static pthread_once_t builtins_once = PTHREAD_ONCE_INIT;
+
+static void fill_builtins(void) {
+    static const bq_entry rows[] = {
+#define BQ_QUANTIZER(name, fwd, bwd, mapping, fields, save, need)                                                     \
+    {#name, BQ_FAMILY_##fwd, BQ_FAMILY_##bwd, #fwd, #bwd, BQ_MAP_##mapping, fields, BQ_FAMILY_##save, BQ_NEED_##need, \
+     NULL, 0},
+#include "kernels.def"
+    };
+    for (size_t i = 0; i < BQ_BUILTINS; i++) {
+        entries[i] = rows[i];
+        for (size_t k = 0; k < BQ_BUILTIN_PARAMS; k++) {
+            if (strcmp(builtin_param_owners[k], rows[i].name) != 0) continue;
+            if (entries[i].params == NULL) entries[i].params = &builtin_params[k];
+            entries[i].param_count++;
+        }
+    }
+}
+
+static size_t entry_count(void) {
+    pthread_once(&builtins_once, fill_builtins);
+    return BQ_BUILTINS;
+}
+
+const bq_entry *bq_find_entry(const char *name) {
+    size_t count = entry_count();
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(entries[i].name, name) == 0) return &entries[i];
+    }
+    return NULL;
+}
+
+size_t bq_quantizer_count(void) { return entry_count(); }
 
 bq_status bq_quantizer_info_at(size_t index, bq_quantizer_info *out) {
     if (out == NULL) return bq_fail(BQ_E_INVALID, "bq_quantizer_info_at: out is NULL");
-    if (index >= entry_count) {
-        return bq_fail(BQ_E_INVALID, "bq_quantizer_info_at: index %zu >= %zu quantizers", index, entry_count);
+    size_t count = entry_count();
+    if (index >= count) {
+        return bq_fail(BQ_E_INVALID, "bq_quantizer_info_at: index %zu >= %zu quantizers", index, count);
     }
     const bq_entry *e = &entries[index];
     *out = (bq_quantizer_info){e->name, e->forward_name, e->backward_name, e->fields};
     return BQ_OK;
 }
 
-bq_status bq_create(const char *name, const bq_params *p, bq_quantizer **out) {
-    if (out == NULL) return bq_fail(BQ_E_INVALID, "bq_create: out is NULL");
-    if (name == NULL) return bq_fail(BQ_E_INVALID, "bq_create: name is NULL");
-    const bq_entry *entry = NULL;
-    for (size_t i = 0; i < entry_count && entry == NULL; i++) {
-        if (strcmp(entries[i].name, name) == 0) entry = &entries[i];
+size_t bq_quantizer_param_count(size_t index) { return index < entry_count() ? entries[index].param_count : 0; }
+
+bq_status bq_quantizer_param_at(size_t index, size_t param, bq_param_info *out) {
+    if (out == NULL) return bq_fail(BQ_E_INVALID, "bq_quantizer_param_at: out is NULL");
+    size_t count = entry_count();
+    if (index >= count) {
+        return bq_fail(BQ_E_INVALID, "bq_quantizer_param_at: index %zu >= %zu quantizers", index, count);
     }
-    if (entry == NULL) return bq_fail(BQ_E_UNKNOWN, "bq_create: no quantizer named \"%s\"", name);
+    if (param >= entries[index].param_count) {
+        return bq_fail(BQ_E_INVALID, "bq_quantizer_param_at: %s has %zu named parameters, not %zu",
+                       entries[index].name, entries[index].param_count, param + 1);
+    }
+    *out = entries[index].params[param];
+    return BQ_OK;
+}
+
+/* A quantizer of entry e with p and the named parameters, for the selected CPU variant, into *q. */
+static bq_status make_quantizer(const char *fn, const bq_entry *e, const bq_params *p, const bq_named_param *named,
+                                size_t count, bq_quantizer *q) {
     bq_params defaults;
     if (p == NULL) {
         bq_params_init(&defaults);
         p = &defaults;
     }
-    bq_scalars scalars;
-    bq_status status = bq_scalars_from_params(p, entry->mapping, &scalars);
+    *q = (bq_quantizer){.entry = e};
+    bq_status status = bq_resolve_named(fn, e->name, e->params, e->param_count, named, count, q->named);
+    if (status != BQ_OK) return status;
+    status = bq_scalars_from_params(p, e->mapping, q->named, &q->scalars);
     if (status != BQ_OK) return status;
     const bq_variant *variant = NULL;
     status = bq_variant_select(&variant);
     if (status != BQ_OK) return status;
+    q->kernels = variant->kernels;
+    return BQ_OK;
+}
+
+static bq_status create(const char *fn, const char *name, const bq_params *p, const bq_named_param *named,
+                        size_t count, bq_quantizer **out) {
+    if (out == NULL) return bq_fail(BQ_E_INVALID, "%s: out is NULL", fn);
+    if (name == NULL) return bq_fail(BQ_E_INVALID, "%s: name is NULL", fn);
+    const bq_entry *entry = bq_find_entry(name);
+    if (entry == NULL) return bq_fail(BQ_E_UNKNOWN, "%s: no quantizer named \"%.64s\"", fn, name);
+    bq_quantizer made;
+    bq_status status = make_quantizer(fn, entry, p, named, count, &made);
+    if (status != BQ_OK) return status;
     bq_quantizer *q = malloc(sizeof *q);
-    if (q == NULL) return bq_fail(BQ_E_NOMEM, "bq_create: out of memory");
-    *q = (bq_quantizer){entry, variant->kernels, scalars};
+    if (q == NULL) return bq_fail(BQ_E_NOMEM, "%s: out of memory", fn);
+    *q = made;
     *out = q;
     return BQ_OK;
+}
+
+bq_status bq_create(const char *name, const bq_params *p, bq_quantizer **out) {
+    return create("bq_create", name, p, NULL, 0, out);
+}
+
+bq_status bq_create_named(const char *name, const bq_params *p, const bq_named_param *named, size_t count,
+                          bq_quantizer **out) {
+    return create("bq_create_named", name, p, named, count, out);
 }
 
 void bq_destroy(bq_quantizer *q) { free(q); }
@@ -59,24 +141,24 @@ static int is_float(bq_dtype t) { return t == BQ_F32 || t == BQ_F16 || t == BQ_B
 
 static const char *type_name(bq_dtype t) { return bq_dtypes[t].name; }
 
-/* The family that computes q's forward into out_type, or BQ_FAMILY_COUNT after setting the message. */
-static bq_family forward_family(const char *fn, const bq_quantizer *q, bq_dtype x_type, bq_dtype y_type) {
+/* The family that computes q's forward into y_type, or a status after setting the message. */
+static bq_status forward_family(const char *fn, const bq_quantizer *q, bq_dtype x_type, bq_dtype y_type,
+                                bq_family *out) {
     bq_family family = q->entry->forward;
     /* ProgressiveSign in eval mode is sign exactly: its I8 and BIT outputs are sign's. */
     if (!is_float(y_type) && q->entry->mapping == BQ_MAP_PROGRESSIVE) {
         if (q->scalars.forward_p1 != 0.0f) {
-            bq_fail(BQ_E_UNSUPPORTED, "%s: progressive_sign with training = 1 has outputs other than -1 and +1, so no %s "
-                    "output (set training = 0 for sign's)", fn, type_name(y_type));
-            return BQ_FAMILY_COUNT;
+            return bq_fail(BQ_E_UNSUPPORTED, "%s: progressive_sign with training = 1 has outputs other than -1 and +1, "
+                           "so no %s output (set training = 0 for sign's)", fn, type_name(y_type));
         }
         family = BQ_FAMILY_sign;
     }
     if ((*q->kernels)[family][x_type][y_type] == NULL) {
-        bq_fail(BQ_E_UNSUPPORTED, "%s: %s has no %s output%s", fn, q->entry->name, type_name(y_type),
-                is_float(y_type) ? "" : " (only the quantizers whose outputs are -1 and +1 have)");
-        return BQ_FAMILY_COUNT;
+        return bq_fail(BQ_E_UNSUPPORTED, "%s: %s has no %s output%s", fn, q->entry->name, type_name(y_type),
+                       is_float(y_type) ? "" : " (only the quantizers whose outputs are -1 and +1 have)");
     }
-    return family;
+    *out = family;
+    return BQ_OK;
 }
 
 size_t bq_extent_bytes(bq_dtype type, size_t rows, size_t cols) {
@@ -114,8 +196,8 @@ bq_status bq_check_forward(const char *fn, const bq_quantizer *q, bq_dtype x_typ
         return bq_fail(BQ_E_UNSUPPORTED, "%s: x_type %s is not an input type (BQ_F32, BQ_F16 or BQ_BF16)", fn,
                        type_name(x_type));
     }
-    *family = forward_family(fn, q, x_type, y_type);
-    if (*family == BQ_FAMILY_COUNT) return BQ_E_UNSUPPORTED;
+    bq_status status = forward_family(fn, q, x_type, y_type, family);
+    if (status != BQ_OK) return status;
     if (cols != 0 && rows > SIZE_MAX / cols) {
         return bq_fail(BQ_E_INVALID, "%s: rows * cols = %zu * %zu overflows size_t", fn, rows, cols);
     }
@@ -263,5 +345,57 @@ bq_status bq_set_num_threads(int n) {
     }
     bq_runtime_init(); /* which reads HL_NUM_THREADS: before, so that it cannot undo this call */
     bq_pool_set_threads(n);
+    return BQ_OK;
+}
+
+/* Pact's backward runs in slices of this many elements, the sum for alpha over a slice and then grad_x over it,
+ * so that the second pass reads x and g from the cache (and in place, before grad_x overwrites them). The
+ * slice is part of the stated summation order (bitquant.h), so it is fixed, not tuned. */
+#define PACT_SLICE ((size_t)1 << 18)
+
+/* A Pact quantizer on the stack for the given alpha (and bits, for the forward). */
+static bq_status pact_quantizer(const char *fn, float alpha, int bits, bq_quantizer *q) {
+    const bq_named_param named[] = {{"alpha", alpha}, {"bits", bits}};
+    return make_quantizer(fn, bq_find_entry("pact"), NULL, named, 2, q);
+}
+
+bq_status bq_pact_forward(const float *x, float *y, size_t n, float alpha, int bits) {
+    bq_quantizer q;
+    bq_status status = pact_quantizer("bq_pact_forward", alpha, bits, &q);
+    if (status != BQ_OK) return status;
+    return forward("bq_pact_forward", &q, BQ_F32, x, BQ_F32, y, 1, n);
+}
+
+bq_status bq_pact_backward(const float *x, const float *grad_y, float *grad_x, float *grad_alpha, size_t n,
+                           float alpha) {
+    const char *fn = "bq_pact_backward";
+    bq_quantizer q;
+    bq_status status = pact_quantizer(fn, alpha, 4, &q);
+    if (status != BQ_OK) return status;
+    if (grad_alpha == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_alpha is NULL", fn);
+    status = bq_check_backward(fn, &q, BQ_F32, x, grad_y, grad_x, n, 1);
+    if (status != BQ_OK) return status;
+    size_t bytes = n * sizeof(float);
+    const bq_extent arrays[] = {{"x", x, bytes, 0, 1},
+                                {"grad_y", grad_y, bytes, 0, 1},
+                                {"grad_x", grad_x, bytes, 1, 1},
+                                {"grad_alpha", grad_alpha, sizeof *grad_alpha, 1, 0}};
+    status = bq_check_overlaps(fn, arrays, 4);
+    if (status != BQ_OK) return status;
+    bq_place place = cpu_place(&q);
+    double total = 0.0;
+    for (size_t start = 0; start < n; start += PACT_SLICE) {
+        size_t len = n - start < PACT_SLICE ? n - start : PACT_SLICE;
+        double part;
+        const bq_value values[BQ_MAX_ARGS] = {{.host = x + start}, {.host = grad_y + start}, {.f = alpha},
+                                              {.host = &part}};
+        status = bq_execute(&place, BQ_FAMILY_pact_alpha, BQ_F32, BQ_F32, values, 1, len);
+        if (status != BQ_OK) return status;
+        total += part;
+        status = bq_run_backward(&place, &q, BQ_F32, (bq_value){.host = x + start}, (bq_value){.host = grad_y + start},
+                                 (bq_value){.host = grad_x + start}, len);
+        if (status != BQ_OK) return status;
+    }
+    *grad_alpha = (float)total;
     return BQ_OK;
 }

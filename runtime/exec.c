@@ -77,6 +77,7 @@ typedef struct {
     halide_buffer_t buf, whole;
     halide_dimension_t dim[2], whole_dim[2];
     uint32_t result;
+    double sum;
     int output, on_device, bound;
 } slot;
 
@@ -193,7 +194,8 @@ static int release(const shape *sh, bq_call_context *call, slot *slots, int coun
     return result;
 }
 
-/* One kernel call on piece p; RESULT arguments are folded into their uint32_t by max. */
+/* One kernel call on piece p; RESULT arguments are folded into their uint32_t by max, SUM ones added to their
+ * double. */
 static int run_piece(const shape *sh, bq_kernel_fn fn, const piece *p, bq_call_context *call) {
     slot slots[BQ_MAX_ARGS];
     void *args[BQ_MAX_ARGS + 1];
@@ -230,6 +232,12 @@ static int run_piece(const shape *sh, bq_kernel_fn fn, const piece *p, bq_call_c
             s->output = s->bound = 1;
             args[a + 1] = &s->buf;
             break;
+        case BQ_ROLE_SUM:
+            describe(&s->buf, s->dim, 0, &s->sum, &bq_dtypes[BQ_F32]);
+            s->buf.type.bits = 64; /* a float64 */
+            s->output = s->bound = 1;
+            args[a + 1] = &s->buf;
+            break;
         case BQ_ROLE_F32:
             args[a + 1] = (void *)&v->f;
             break;
@@ -247,6 +255,7 @@ static int run_piece(const shape *sh, bq_kernel_fn fn, const piece *p, bq_call_c
     for (int a = 0; a < bound && result == halide_error_code_success; a++) {
         uint32_t *total = (uint32_t *)(uintptr_t)sh->values[a].host;
         if (sh->roles[a] == BQ_ROLE_RESULT && slots[a].result > *total) *total = slots[a].result;
+        if (sh->roles[a] == BQ_ROLE_SUM) *(double *)(uintptr_t)sh->values[a].host += slots[a].sum;
     }
     return result;
 }
@@ -303,6 +312,7 @@ bq_status bq_execute_kernel(const bq_place *place, bq_kernel_fn fn, bq_signature
     if (sh.chunk == 0) sh.chunk = multiple;
     for (int a = 0; a < BQ_MAX_ARGS; a++) {
         if (sh.roles[a] == BQ_ROLE_RESULT) *(uint32_t *)(uintptr_t)values[a].host = 0;
+        if (sh.roles[a] == BQ_ROLE_SUM) *(double *)(uintptr_t)values[a].host = 0.0;
     }
     if (rows * cols == 0) return BQ_OK;
     if (!sh.two_d || cols % 32 == 0 || rows == 1) { /* one flat array of rows * cols elements */

@@ -50,6 +50,7 @@ typedef enum {
     BQ_ROLE_F32,
     BQ_ROLE_I32,
     BQ_ROLE_RESULT,
+    BQ_ROLE_SUM,
     BQ_ROLE_SAVED_IN,
     BQ_ROLE_SAVED_OUT
 } bq_role;
@@ -84,16 +85,21 @@ bq_status bq_fail(bq_status status, const char *fmt, ...);
 void bq_install_halide_error_handler(void);
 
 /* The parameter mapping of kernels.def. */
-typedef enum { BQ_MAP_NONE, BQ_MAP_BETA, BQ_MAP_LEVELS, BQ_MAP_LEVELS_MAX, BQ_MAP_PROGRESSIVE } bq_mapping;
+typedef enum { BQ_MAP_NONE, BQ_MAP_BETA, BQ_MAP_LEVELS, BQ_MAP_LEVELS_MAX, BQ_MAP_PROGRESSIVE, BQ_MAP_PACT } bq_mapping;
 
 /* What a quantizer's backward needs of x (kernels.def, runtime/saved.c). */
 typedef enum { BQ_NEED_NOTHING, BQ_NEED_MASK, BQ_NEED_VALUE } bq_need;
 
-/* params.c: validates a bq_params for a quantizer and derives the kernels' scalar inputs. */
+/* params.c: validates a bq_params for a quantizer and derives the kernels' scalar inputs; named[] holds the
+ * quantizer's named parameters in declared order, already checked (bq_resolve_named). */
 typedef struct {
     float forward_p0, forward_p1, backward_p0, threshold;
 } bq_scalars;
-bq_status bq_scalars_from_params(const bq_params *p, bq_mapping mapping, bq_scalars *out);
+bq_status bq_scalars_from_params(const bq_params *p, bq_mapping mapping, const float *named, bq_scalars *out);
+/* named[k] = the value given for params[k] in given[0 .. count), else its default; checked against its kind
+ * and range (fn and quantizer name the messages). */
+bq_status bq_resolve_named(const char *fn, const char *quantizer, const bq_param_info *params, size_t param_count,
+                           const bq_named_param *given, size_t count, float named[BQ_MAX_NAMED_PARAMS]);
 
 /* bitquant.c: a quantizer of the table, and one made by bq_create. */
 typedef struct {
@@ -104,13 +110,18 @@ typedef struct {
     const char *fields;
     bq_family save; /* the SAVE or SAVE_BITS family, BQ_FAMILY_NONE for need VALUE */
     bq_need need;
+    const bq_param_info *params; /* its named parameters */
+    size_t param_count;
 } bq_entry;
 
 struct bq_quantizer {
     const bq_entry *entry;
     const bq_kernel_table *kernels; /* the selected CPU variant's */
     bq_scalars scalars;
+    float named[BQ_MAX_NAMED_PARAMS]; /* the named parameters, in declared order */
 };
+/* The quantizer's entry of that name, NULL if none. */
+const bq_entry *bq_find_entry(const char *name);
 
 /* exec.c: the one way a kernel runs. */
 typedef struct bq_gpu_backend bq_gpu_backend;
@@ -126,7 +137,8 @@ typedef struct {
 
 /* One argument's value, as its role in the signature takes it. Arrays (IN, OUT, TABLE) live in host memory
  * (host) or, on a GPU, in device memory (host NULL, device: a CUdeviceptr or cl_mem). RESULT: host points to
- * a uint32_t that holds the maximum over the chunks when the call returns. SAVED_IN, SAVED_OUT: host or device
+ * a uint32_t that holds the maximum over the chunks when the call returns; SUM: to a double that holds the
+ * chunks' sum, added in chunk order. SAVED_IN, SAVED_OUT: host or device
  * as arrays, and i the number of planes. */
 typedef struct {
     const void *host;

@@ -258,4 +258,26 @@ void schedule_abs_max(const AbsMaxStages &stages, const Expr &n, const Schedule 
     lane_total.update().vectorize(lane, lanes);
 }
 
+void schedule_lane_sum(const AbsMaxStages &stages, int lanes, const Expr &n, const Schedule &s, const Target &target) {
+    Func lane_sum = stages.lane_max, lane_total = stages.lane_total, result = stages.result;
+    const Var &lane = stages.lane, &block = stages.chunk;
+    lane_sum.compute_root();
+    lane_total.compute_root();
+    if (target.has_gpu_feature()) {
+        lane_sum.gpu_blocks(block).gpu_threads(lane);
+        lane_sum.update().gpu_blocks(block).gpu_threads(lane);
+        Var outer("outer"), thread("thread");
+        lane_total.gpu_tile(lane, outer, thread, lanes);
+        lane_total.update().gpu_tile(lane, outer, thread, lanes);
+        result.gpu_single_thread();
+        result.update().gpu_single_thread();
+        return;
+    }
+    lane_sum.bound(lane, 0, lanes).vectorize(lane);
+    lane_sum.update().vectorize(lane);
+    lane_sum.update().specialize(n >= s.parallel_min).parallel(block);
+    lane_total.bound(lane, 0, lanes).vectorize(lane);
+    lane_total.update().vectorize(lane);
+}
+
 } // namespace bitquant

@@ -113,6 +113,13 @@ struct AbsMaxStages {
 void schedule_abs_max(const AbsMaxStages &stages, const Halide::Expr &n, const Schedule &s,
                       const Halide::Target &target);
 
+// A sum in a fixed order (the generator's algorithm), in the abs-max's stages: lane_max holds the lanes'
+// partial sums per block (chunk), lane_total their sums over blocks, result the sum of the lanes. On CPUs the
+// `lanes` lanes are one vector and the blocks run in parallel from parallel_min elements up; on GPUs as the
+// abs-max. The schedule never changes the order of the additions.
+void schedule_lane_sum(const AbsMaxStages &stages, int lanes, const Halide::Expr &n, const Schedule &s,
+                       const Halide::Target &target);
+
 // Lanes of the abs-max reduction for a target, and how many blocks of that many elements one chunk of it
 // covers, given the number of blocks in the input (the last one may be partial).
 int reduction_lanes(const Schedule &s, const Halide::Target &target);

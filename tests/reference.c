@@ -15,6 +15,7 @@ typedef enum {
     REF_INPUTDOREFA,
     REF_WEIGHTDOREFA,
     REF_PROGRESSIVE_SIGN,
+    REF_PACT,
     REF_UNKNOWN
 } ref_kind;
 
@@ -33,6 +34,7 @@ static ref_kind kind_of(const char *name) {
         {"approxsign", REF_APPROXSIGN},     {"steheaviside", REF_STEHEAVISIDE},
         {"swishsign", REF_SWISHSIGN},       {"inputdorefa", REF_INPUTDOREFA},
         {"weightdorefa", REF_WEIGHTDOREFA}, {"progressive_sign", REF_PROGRESSIVE_SIGN},
+        {"pact", REF_PACT},
     };
     int in_table = 0;
     for (size_t i = 0; i < sizeof table_names / sizeof table_names[0]; i++) {
@@ -183,6 +185,66 @@ static float swishsign_grad(float x, float g, float b) {
     return dx;
 }
 
+/* Pact (spec section 4): s = alpha.reciprocal() * L, two float32 roundings (Tensor.__rdiv__); then
+ * round_half_even(clamp(x, 0, alpha) * s) / s. */
+static float pact_scale(float alpha, int bits) {
+    float reciprocal = 1.0f / alpha;
+    float levels = (float)((1L << bits) - 1);
+    float scale = reciprocal * levels;
+    return scale;
+}
+
+static float pact(float x, float alpha, float scale) {
+    float c = clamp_keep(x, 0.0f, alpha);
+    float t = c * scale;
+    float r = nearbyintf(t);
+    float y = r / scale;
+    return y;
+}
+
+/* dx = g * [!(x < 0 || x > alpha)]: a multiply-mask, NaN inside. */
+static float pact_grad(float x, float g, float alpha) {
+    float mask = (x < 0.0f || x > alpha) ? 0.0f : 1.0f;
+    float dx = g * mask;
+    return dx;
+}
+
+bq_status ref_pact_forward(const float *x, float *y, size_t n, float alpha, int bits) {
+    if (!(alpha > 0.0f) || isinf(alpha) || bits < 1 || bits > 24) return BQ_E_INVALID;
+    if (n > 0 && (x == NULL || y == NULL)) return BQ_E_INVALID;
+    float scale = pact_scale(alpha, bits);
+    for (size_t i = 0; i < n; i++) y[i] = pact(x[i], alpha, scale);
+    return BQ_OK;
+}
+
+bq_status ref_pact_backward(const float *x, const float *g, float *dx, double *alpha_sum, double *abs_sum, size_t n,
+                            float alpha) {
+    if (!(alpha > 0.0f) || isinf(alpha)) return BQ_E_INVALID;
+    if (n > 0 && (x == NULL || g == NULL || dx == NULL)) return BQ_E_INVALID;
+    double sum = 0.0, magnitude = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] >= alpha) {
+            sum += (double)g[i];
+            magnitude += fabs((double)g[i]);
+        }
+        dx[i] = pact_grad(x[i], g[i], alpha);
+    }
+    if (alpha_sum != NULL) *alpha_sum = sum;
+    if (abs_sum != NULL) *abs_sum = magnitude;
+    return BQ_OK;
+}
+
+int ref_pact_alpha_close(float ours, double sum, double abs_sum, size_t n) {
+    if (isnan(sum) || isnan(ours)) return isnan(sum) && isnan(ours);
+    float rounded = (float)sum;
+    if (isinf(rounded) || isinf(ours)) return rounded == ours;
+    /* Both the library's float64 sum and this one are within (n - 1) 2^-53 abs_sum of the exact sum; then
+     * each rounds once to float32 (half an ulp, and one ulp between two roundings of nearby values). */
+    double ulp = nextafterf(fabsf(rounded), INFINITY) - fabsf(rounded);
+    double bound = ulp + 2.0 * (double)(n ? n - 1 : 0) * 0x1p-53 * abs_sum;
+    return fabs((double)ours - sum) <= bound;
+}
+
 float ref_weightdorefa_max(const float *x, size_t n) {
     float m = 0.0f;
     for (size_t i = 0; i < n; i++) {
@@ -234,6 +296,9 @@ bq_status ref_forward(const char *name, const bq_params *p, const float *x, floa
         case REF_PROGRESSIVE_SIGN:
             out = r.training ? progressive_train(v, r.divisor) : sign_pm1(v);
             break;
+        case REF_PACT:
+            out = pact(v, REF_PACT_ALPHA, pact_scale(REF_PACT_ALPHA, REF_PACT_BITS));
+            break;
         default:
             return BQ_E_UNKNOWN;
         }
@@ -262,6 +327,9 @@ bq_status ref_backward(const char *name, const bq_params *p, const float *x, con
             break;
         case REF_SWISHSIGN:
             out = swishsign_grad(v, gi, r.swish_beta);
+            break;
+        case REF_PACT:
+            out = pact_grad(v, gi, REF_PACT_ALPHA);
             break;
         default:
             out = gi;

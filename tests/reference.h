@@ -26,6 +26,20 @@ bq_status ref_forward(const char *name, const bq_params *p, const float *x, floa
  * (spec section 3) iff p->cancel_threshold > 0. dx may equal x or g. */
 bq_status ref_backward(const char *name, const bq_params *p, const float *x, const float *g, float *dx, size_t n);
 
+/* Pact (spec section 4) at alpha and bits; ref_forward and ref_backward take "pact" at bitorch's defaults
+ * (alpha 10, bits 4), which bq_params cannot change. BQ_E_INVALID for alpha not finite and > 0, bits outside
+ * 1..24, NULL arrays with n > 0. */
+#define REF_PACT_ALPHA 10.0f
+#define REF_PACT_BITS 4
+bq_status ref_pact_forward(const float *x, float *y, size_t n, float alpha, int bits);
+/* dx = g * [!(x < 0 || x > alpha)]; *alpha_sum = sum of g * [x >= alpha] in double, in index order, and
+ * *abs_sum = sum of |g| over the same elements (either may be NULL). */
+bq_status ref_pact_backward(const float *x, const float *g, float *dx, double *alpha_sum, double *abs_sum, size_t n,
+                            float alpha);
+/* Whether a float32 grad_alpha is within bitquant.h's bound of the double sum (NaN against NaN; infinities
+ * equal to the rounded sum's). */
+int ref_pact_alpha_close(float ours, double sum, double abs_sum, size_t n);
+
 /* ProgressiveSign's divisor (float)max(1 - T, 1e-7), T = 1 - alpha^(-beta*scale), after the fallbacks. */
 float ref_progressive_divisor(const bq_params *p);
 

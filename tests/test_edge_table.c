@@ -6,7 +6,8 @@
  * at x = 5e-8 is 2 - 1e-7 = 1.99999988, printed as 2): a finite nonzero expected value also matches a result
  * of its sign that prints the same with %.7g. Zeros (with their sign), infinities and NaN match exactly; the
  * conformance test compares every bit against the reference. SwishSign's backward uses the spec's tolerance
- * 1e-6*beta*|g|. Pact (section 4) is no registry quantization and has no kernel here. */
+ * 1e-6*beta*|g|. Pact (section 4), no registry quantization in bitorch, is checked through bq_pact_forward and
+ * bq_pact_backward, whose alpha and bits bq_params does not hold. */
 #define _POSIX_C_SOURCE 200809L
 #include <float.h>
 #include <math.h>
@@ -231,6 +232,45 @@ static void check_weightdorefa_table(impl which) {
         snprintf(what, sizeof what, "weightdorefa %db dx", WD_BITS[b]);
         for (int i = 0; i < ROWS - 1; i++)
             expect(which, what, x[i], 1.0f, dx[i], 1.0f, 0.0f);
+    }
+}
+
+/* The table's "pact α=1 2b" column, and section 4's trap: alpha = 3 at 3 bits gives s = 2.3333335 (the
+ * reciprocal, then the multiply), so x >= alpha gives 2.99999976, not 3. */
+static const float PACT_Y[ROWS] = {0, 0, 0, 0, 0, 0, -0.0f, 0, 0, 0.6666667f, 1, 1, 1, 1, 1, 1, NAN};
+static const float PACT_DX[ROWS] = {0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1};
+
+static void check_pact(impl which) {
+    float g[ROWS], y[ROWS], dx[ROWS], big[2] = {3.0f, 5.0f}, big_y[2];
+    for (int i = 0; i < ROWS; i++)
+        g[i] = 1.0f;
+    bq_status s;
+    if (which == IMPL_REF) {
+        s = ref_pact_forward(X, y, ROWS, 1.0f, 2);
+        if (s == BQ_OK) s = ref_pact_backward(X, g, dx, NULL, NULL, ROWS, 1.0f);
+        if (s == BQ_OK) s = ref_pact_forward(big, big_y, 2, 3.0f, 3);
+    } else {
+        float alpha_grad;
+        s = bq_pact_forward(X, y, ROWS, 1.0f, 2);
+        if (s == BQ_OK) s = bq_pact_backward(X, g, dx, &alpha_grad, ROWS, 1.0f);
+        if (s == BQ_OK) s = bq_pact_forward(big, big_y, 2, 3.0f, 3);
+    }
+    if (s != BQ_OK) {
+        failed++;
+        printf("FAIL %s pact: status %d\n", impl_name(which), (int)s);
+        return;
+    }
+    for (int i = 0; i < ROWS; i++) {
+        expect(which, "pact a=1 2b y", X[i], 1.0f, y[i], PACT_Y[i], 0.0f);
+        expect(which, "pact a=1 2b dx", X[i], 1.0f, dx[i], PACT_DX[i], 0.0f);
+    }
+    for (int i = 0; i < 2; i++) { /* bit for bit: at 7 digits 2.99999976 prints as 3 */
+        if (ref_same(big_y[i], 0x1.7ffffep+1f)) {
+            passed++;
+        } else {
+            failed++;
+            printf("FAIL %s pact a=3 3b x=%g: got %.9g, want 2.99999976\n", impl_name(which), big[i], big_y[i]);
+        }
     }
 }
 
@@ -507,6 +547,7 @@ int main(int argc, char **argv) {
     check_columns(IMPL_REF);
     check_weightdorefa_table(IMPL_REF);
     check_statements(IMPL_REF);
+    check_pact(IMPL_REF);
     if (use_lib) {
 #ifdef BITQUANT_TESTS_REFERENCE_ONLY
         fprintf(stderr, "built without the library (BITQUANT_TESTS_REFERENCE_ONLY)\n");
@@ -521,6 +562,7 @@ int main(int argc, char **argv) {
         check_columns(IMPL_LIB);
         check_weightdorefa_table(IMPL_LIB);
         check_statements(IMPL_LIB);
+        check_pact(IMPL_LIB);
 #endif
     }
     printf("edge_table: %d passed, %d failed\n", passed, failed);

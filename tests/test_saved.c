@@ -123,7 +123,13 @@ static int expected_planes(const char *name, float t, float a[2]) {
     return 0;
 }
 
-static int saves_bits(const char *name) { return strcmp(name, "approxsign") != 0 && strcmp(name, "swishsign") != 0; }
+/* Whether the table's row of the quantizer has a backward that can run from saved bits (need not VALUE). */
+static int saves_bits(const char *name) {
+#define BQ_QUANTIZER(q, forward, backward, mapping, fields, save, need) \
+    if (strcmp(#q, name) == 0) return strcmp(#need, "VALUE") != 0;
+#include "kernels.def"
+    return 0;
+}
 
 /* A buffer on the path's side: host memory, or a device buffer, with GUARD bytes after `bytes`. */
 typedef struct {

@@ -499,8 +499,8 @@ static int cmd_bench(const bench_options *o) {
         fprintf(stderr, "bitquant bench: %s\n", bq_last_error());
         return 1;
     }
-    bench_case cases[128];
-    int case_count = build_cases(cases, 128, o->only);
+    bench_case cases[256];
+    int case_count = build_cases(cases, (int)(sizeof cases / sizeof cases[0]), o->only);
     if (case_count == 0) {
         fprintf(stderr, "bitquant bench: no quantizer named %s\n", o->only);
         return 2;

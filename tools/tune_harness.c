@@ -117,6 +117,15 @@ static int param_sets(const quantizer_row *q, bq_params out[4]) {
     return count;
 }
 
+/* The named parameters' defaults of a quantizer (kernels.def's BQ_PARAM rows), in declared order. */
+static void named_defaults(const char *quantizer, float named[BQ_MAX_NAMED_PARAMS]) {
+    size_t k = 0;
+#define BQ_PARAM(q, name, default_value, min_value, max_value, kind) \
+    if (strcmp(#q, quantizer) == 0) named[k++] = (float)(default_value);
+#include "kernels.def"
+    (void)k;
+}
+
 static void check_elementwise(const char *family, bq_signature signature, bq_kernel_fn fn, float *x, float *g,
                               float *out, float *ref) {
     int backward = signature == BQ_SIGNATURE_GRAD;
@@ -128,8 +137,10 @@ static void check_elementwise(const char *family, bq_signature signature, bq_ker
         for (int si = 0; si < set_count * (backward ? 2 : 1); si++) {
             bq_params p = sets[si % set_count];
             p.cancel_threshold = si >= set_count ? 1.0f : 0.0f;
+            float named[BQ_MAX_NAMED_PARAMS];
+            named_defaults(q->name, named);
             bq_scalars s;
-            if (bq_scalars_from_params(&p, q->mapping, &s) != BQ_OK) continue;
+            if (bq_scalars_from_params(&p, q->mapping, named, &s) != BQ_OK) continue;
             for (size_t li = 0; li < sizeof CHECK_LENGTHS / sizeof CHECK_LENGTHS[0]; li++) {
                 size_t n = CHECK_LENGTHS[li];
                 make_inputs(x, g, n);

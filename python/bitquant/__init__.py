@@ -23,13 +23,18 @@ from ._library import (Error, InvalidArgument, KernelFailure, NoDevice, OutOfMem
                        UnknownQuantizer)
 
 __version__ = "0.1.0"
-__all__ = ["Quantizer", "quantizers", "quantizer_info", "cpu_variants", "active_cpu_variant", "backends",
-           "set_num_threads", "library_path", "Error", "InvalidArgument", "UnknownQuantizer", "Unsupported",
-           "NoDevice", "KernelFailure", "OutOfMemory"]
+__all__ = ["Quantizer", "quantizers", "quantizer_info", "pact_backward", "ParamInfo", "cpu_variants",
+           "active_cpu_variant", "backends", "set_num_threads", "library_path", "Error", "InvalidArgument",
+           "UnknownQuantizer", "Unsupported", "NoDevice", "KernelFailure", "OutOfMemory"]
 
-QuantizerInfo = namedtuple("QuantizerInfo", "name forward_kernel backward_kernel params")
-QuantizerInfo.__doc__ = """A row of the kernel table: the name, the kernel families of its two passes, and the
-bq_params fields it reads (a tuple; cancel_threshold applies to every quantizer and is not listed)."""
+QuantizerInfo = namedtuple("QuantizerInfo", "name forward_kernel backward_kernel params named")
+QuantizerInfo.__doc__ = """A row of the kernel table: the name, the kernel families of its two passes, the
+parameters it reads (a tuple of names; cancel_threshold applies to every quantizer and is not listed), and of
+those its named parameters, the ones bq_params does not hold (a tuple of ParamInfo)."""
+ParamInfo = namedtuple("ParamInfo", "name default min max kind")
+ParamInfo.__doc__ = """A named parameter (bq_param_info): its default, and the range that bq_create_named accepts:
+kind "real" (a finite float in [min, max]), "positive" (a finite float > 0) or "integer" (an int in [min, max])."""
+_PARAM_KINDS = {L.PARAM_REAL: "real", L.PARAM_POSITIVE: "positive", L.PARAM_INTEGER: "integer"}
 CpuVariant = namedtuple("CpuVariant", "name supported active")
 Backend = namedtuple("Backend", "name compiled device")
 Backend.__doc__ = """A GPU backend: compiled into this library or not, and its device's name (None if none)."""
@@ -52,8 +57,14 @@ def quantizers():
         info = L.QuantizerInfo()
         L.check(lib.bq_quantizer_info_at(index, ctypes.byref(info)))
         params = info.params.decode()
+        named = []
+        for k in range(lib.bq_quantizer_param_count(index)):
+            param = L.ParamInfo()
+            L.check(lib.bq_quantizer_param_at(index, k, ctypes.byref(param)))
+            named.append(ParamInfo(param.name.decode(), param.default_value, param.min_value, param.max_value,
+                                   _PARAM_KINDS[param.kind]))
         rows.append(QuantizerInfo(info.name.decode(), info.forward_kernel.decode(), info.backward_kernel.decode(),
-                                  tuple(params.split(",")) if params else ()))
+                                  tuple(params.split(",")) if params else (), tuple(named)))
     return tuple(rows)
 
 
@@ -129,10 +140,11 @@ class Quantizer:
     backend: None for the CPU kernels, or a GPU backend's name ("cuda", "opencl"), whose host-memory entry
     points copy the arrays to the device and back (bitquant.backends() lists them and their devices).
 
-    params are bq_params fields that the quantizer reads (bitquant.quantizer_info(name).params) and
+    params are the parameters that the quantizer reads (bitquant.quantizer_info(name).params: bq_params
+    fields, or named parameters such as Pact's alpha and bits, which go to bq_create_named) and
     cancel_threshold, QActivation's gradient cancellation fused into every backward (applied iff > 0).
-    Unset fields keep bitorch's defaults (bq_params_init). A field the quantizer does not read is a
-    TypeError, a value the library rejects an InvalidArgument with its message.
+    Unset ones keep bitorch's defaults (bq_params_init, the named parameters' defaults). A parameter the
+    quantizer does not read is a TypeError, a value the library rejects an InvalidArgument with its message.
 
     Arrays: NumPy arrays or CPU torch tensors, of float32, float16 or bfloat16 (torch's, or NumPy's through
     ml_dtypes). Inputs that are not contiguous are copied first; `out` arguments must be contiguous, have
@@ -153,7 +165,14 @@ class Quantizer:
         struct = L.Params()
         lib = L.lib()
         lib.bq_params_init(ctypes.byref(struct))
+        declared = {param.name: param for param in info.named}
+        named = {}
         for field, value in params.items():
+            if field in declared:
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise InvalidArgument(L.E_INVALID, f"bitquant: {field} must be a number, not {value!r}")
+                named[field] = float(value)
+                continue
             if field in _INT_FIELDS:
                 if not isinstance(value, int) or (not isinstance(value, bool) and not -2**31 <= value < 2**31):
                     raise InvalidArgument(L.E_INVALID, f"bitquant: {field} must be an int in range, not {value!r}")
@@ -162,7 +181,8 @@ class Quantizer:
                 value = float(value)
             setattr(struct, field, value)
         handle = ctypes.c_void_p()
-        L.check(lib.bq_create(name.encode(), ctypes.byref(struct), ctypes.byref(handle)))
+        given = (L.NamedParam * max(len(named), 1))(*(L.NamedParam(k.encode(), v) for k, v in named.items()))
+        L.check(lib.bq_create_named(name.encode(), ctypes.byref(struct), given, len(named), ctypes.byref(handle)))
         self._handle, self._lib = handle, lib
         self.name, self.info, self.backend = name, info, backend
         if backend is None:
@@ -176,7 +196,8 @@ class Quantizer:
                      lib.bq_device_forward_save_host, lib.bq_device_backward_saved_host)
             self._forward, self._backward, self._forward_save, self._backward_saved = (
                 functools.partial(call, handle, code) for call in calls)
-        self.params = {field: getattr(struct, field) for field in allowed}
+        self.params = {field: named.get(field, declared[field].default) if field in declared
+                       else getattr(struct, field) for field in allowed}
         words = ctypes.c_size_t()
         status = lib.bq_saved_words(handle, 32, ctypes.byref(words))
         # What the backward keeps per element after forward_save: 0, 1 or 2 bits; None if it needs x itself.
@@ -277,3 +298,21 @@ class Quantizer:
         if b.numel != a.numel:
             raise ValueError(f"bitquant: {what} must have one size, not {a.numel} and {b.numel} elements")
         return code
+
+
+def pact_backward(x, grad, alpha, out=None):
+    """Pact's backward with its gradient for alpha (bq_pact_backward), float32 only: (grad_x, grad_alpha), with
+    grad_x = grad * [!(x < 0 || x > alpha)] and grad_alpha = the sum of grad * [x >= alpha] (a float, summed in
+    float64 in the library's fixed order). out may be grad or x."""
+    xa, ga = _arrays.wrap(x, "x"), _arrays.wrap(grad, "grad")
+    for array, what in ((xa, "x"), (ga, "grad")):
+        if _arrays.float_type(array, what) != L.F32:
+            raise TypeError(f"bitquant: pact_backward takes float32 arrays, not {what} of {array.dtype}")
+    if ga.numel != xa.numel:
+        raise ValueError(f"bitquant: x and grad must have one size, not {xa.numel} and {ga.numel} elements")
+    da = _arrays.output(out, ga, ga.shape, ga.dtype, "out")
+    if da.dtype != ga.dtype:
+        raise TypeError(f"bitquant: out must be float32, not {da.dtype}")
+    grad_alpha = ctypes.c_float()
+    L.check(L.lib().bq_pact_backward(xa.ptr, ga.ptr, da.ptr, ctypes.byref(grad_alpha), xa.numel, float(alpha)))
+    return da.obj, grad_alpha.value

@@ -1,6 +1,7 @@
 """libbitquant through ctypes: loading, the prototypes, and statuses as exceptions.
 
-The C declarations mirrored here (bq_params, bq_status, bq_dtype, bq_backend, bq_quantizer_info) are
+The C declarations mirrored here (bq_params, bq_status, bq_dtype, bq_backend, bq_quantizer_info,
+bq_param_info, bq_named_param) are
 include/bitquant.h's; python/tests/test_header.py checks them against the header field by field.
 """
 
@@ -25,10 +26,23 @@ class QuantizerInfo(ctypes.Structure):
                 ("backward_kernel", ctypes.c_char_p), ("params", ctypes.c_char_p)]
 
 
+class ParamInfo(ctypes.Structure):
+    """bq_param_info: a named parameter's declaration."""
+    _fields_ = [("name", ctypes.c_char_p), ("default_value", ctypes.c_double), ("min_value", ctypes.c_double),
+                ("max_value", ctypes.c_double), ("kind", ctypes.c_int)]
+
+
+class NamedParam(ctypes.Structure):
+    """bq_named_param: one value given to bq_create_named."""
+    _fields_ = [("name", ctypes.c_char_p), ("value", ctypes.c_double)]
+
+
 # bq_status
 OK, E_INVALID, E_UNKNOWN, E_UNSUPPORTED, E_NO_DEVICE, E_RUNTIME, E_NOMEM = range(7)
 # bq_dtype
 F32, F16, BF16, I8, BIT = range(5)
+# bq_param_kind
+PARAM_REAL, PARAM_POSITIVE, PARAM_INTEGER = range(3)
 # bq_backend
 BACKEND_CUDA, BACKEND_OPENCL, BACKEND_COUNT = range(3)
 
@@ -72,6 +86,8 @@ _p, _size, _int, _status = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctype
 PROTOTYPES = {
     "bq_params_init": (None, [ctypes.POINTER(Params)]),
     "bq_create": (_status, [ctypes.c_char_p, ctypes.POINTER(Params), ctypes.POINTER(_p)]),
+    "bq_create_named": (_status, [ctypes.c_char_p, ctypes.POINTER(Params), ctypes.POINTER(NamedParam), _size,
+                                  ctypes.POINTER(_p)]),
     "bq_destroy": (None, [_p]),
     "bq_last_error": (ctypes.c_char_p, []),
     "bq_forward_typed": (_status, [_p, _int, _p, _int, _p, _size, _size]),
@@ -81,6 +97,10 @@ PROTOTYPES = {
     "bq_backward_saved_typed": (_status, [_p, _int, _p, _p, _p, _size]),
     "bq_quantizer_count": (_size, []),
     "bq_quantizer_info_at": (_status, [_size, ctypes.POINTER(QuantizerInfo)]),
+    "bq_quantizer_param_count": (_size, [_size]),
+    "bq_quantizer_param_at": (_status, [_size, _size, ctypes.POINTER(ParamInfo)]),
+    "bq_pact_forward": (_status, [_p, _p, _size, ctypes.c_float, _int]),
+    "bq_pact_backward": (_status, [_p, _p, _p, _p, _size, ctypes.c_float]),
     "bq_cpu_variant_count": (_size, []),
     "bq_cpu_variant_name": (ctypes.c_char_p, [_size]),
     "bq_cpu_variant_supported": (_int, [_size]),

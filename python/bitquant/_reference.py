@@ -38,6 +38,11 @@ def forward(name, x, p):
         beta = p["progressive_beta"] or 10.0
         temperature = 1 - p["progressive_alpha"] ** (-beta * p["progressive_scale"])
         return torch.nn.functional.hardtanh(x / max(1.0 - temperature, EPSILON))
+    if name == "pact":
+        # alpha as bitorch holds it, a float32 Parameter: the scale is a float32 scalar whatever x's dtype.
+        alpha = torch.tensor(p["alpha"], dtype=torch.float32, device=x.device)
+        scale = (2 ** int(p["bits"]) - 1) / alpha  # int / Tensor: alpha.reciprocal() * L, as bitorch
+        return torch.round(torch.clamp(x, 0, alpha.item()) * scale) / scale
     raise NotImplementedError(f"bitquant: no reference for {name}")
 
 
@@ -50,6 +55,9 @@ def backward(name, x, g, p):
     elif name == "swishsign":
         beta = torch.tensor(p["swish_beta"] or 5.0, device=x.device)
         dx = (beta * (2 - beta * x * torch.tanh(beta * x / 2))) / (1 + torch.cosh(beta * x)) * g
+    elif name == "pact":
+        alpha = torch.tensor(p["alpha"], dtype=torch.float32, device=x.device)
+        dx = g * (~((x < 0) | (x > alpha))).to(g.dtype)
     else:
         dx = g
     threshold = p["cancel_threshold"]
@@ -72,3 +80,21 @@ class Function(torch.autograd.Function):
     def backward(ctx, grad):
         x, = ctx.saved_tensors
         return backward(ctx.name, x, grad, ctx.params), None, None
+
+
+class Pact(torch.autograd.Function):
+    """Pact with a learnable alpha, bitorch's PactActFn with gradient cancellation before it (as QActivation
+    would put it): forward(x, alpha, bits, threshold) -> y; backward gives grad_x and grad_alpha."""
+
+    @staticmethod
+    def forward(ctx, x, alpha, bits, threshold):
+        p = {"alpha": alpha.item(), "bits": bits, "cancel_threshold": threshold}
+        ctx.params = p
+        ctx.save_for_backward(x, alpha)
+        return forward("pact", x, p)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, alpha = ctx.saved_tensors
+        grad_alpha = torch.sum(grad * torch.ge(x, alpha).to(grad.dtype)).reshape(alpha.shape).to(alpha.dtype)
+        return backward("pact", x, grad, ctx.params), grad_alpha, None, None

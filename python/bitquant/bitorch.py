@@ -7,7 +7,8 @@
 
 patch() replaces, at class level, the `quantize` method of bitorch's seven quantizations that compute
 something (Sign, ApproxSign, SteHeaviside, SwishSign, InputDoReFa, WeightDoReFa, ProgressiveSign) and
-QActivation's `forward`, which then runs its gradient cancellation fused into the quantization's backward.
+QActivation's `forward`, which then runs its gradient cancellation fused into the quantization's backward, and
+the `forward` of bitorch.layers.pact.Pact (bitquant.torch.pact, with its gradient for alpha).
 Being class-level, it reaches modules built before the call, deep copies and loaded models, and never gets into
 a pickle. Nothing happens on import; patch() and unpatch() are idempotent.
 
@@ -51,10 +52,11 @@ def _bits(value):
 def _classes():
     """bitorch's classes that the patch reads or replaces, by name."""
     from bitorch import quantizations
+    from bitorch.layers.pact import Pact
     from bitorch.layers.qactivation import QActivation
     names = ("ApproxSign", "Identity", "InputDoReFa", "ProgressiveSign", "Sign", "SteHeaviside", "SwishSign",
              "WeightDoReFa", "Quantization")
-    return dict({name: getattr(quantizations, name) for name in names}, QActivation=QActivation)
+    return dict({name: getattr(quantizations, name) for name in names}, QActivation=QActivation, Pact=Pact)
 
 
 def _plans():
@@ -160,6 +162,24 @@ def _patched_qactivation_forward(original, plans):
     return forward
 
 
+def _patched_pact_forward(original):
+    def forward(self, x):
+        import torch
+        import bitquant
+        import bitquant.torch
+        alpha, bits, y = self.alpha, _bits(self.bits), None
+        if _runnable(x) and bits is not None and isinstance(alpha, torch.Tensor) and alpha.numel() == 1 \
+                and alpha.dtype == torch.float32 and alpha.device.type == "cpu":
+            try:
+                y = bitquant.torch.pact(x, alpha, bits)
+            except bitquant.Error:
+                y = None  # an alpha the library refuses (not finite, or <= 0): bitorch's own
+        return original(self, x) if y is None else y
+    forward.__wrapped__ = original
+    forward.__doc__ = original.__doc__
+    return forward
+
+
 def is_patched():
     return bool(_originals)
 
@@ -174,10 +194,11 @@ def patch():
         raise RuntimeError(f"bitquant.bitorch: bitorch {version} is installed, but the patch was checked only "
                            f"against bitorch {', '.join(CHECKED_VERSIONS)}; nothing was patched")
     plans = _plans()
-    qactivation = _classes()["QActivation"]
+    qactivation, pact = _classes()["QActivation"], _classes()["Pact"]
     replacements = [(cls, "quantize", _patched_quantize(cls.__dict__["quantize"], name, planner))
                     for cls, (name, planner) in plans.items()]
     replacements.append((qactivation, "forward", _patched_qactivation_forward(qactivation.__dict__["forward"], plans)))
+    replacements.append((pact, "forward", _patched_pact_forward(pact.__dict__["forward"])))
     for cls, attribute, function in replacements:
         _originals[(cls, attribute)] = cls.__dict__[attribute]
         setattr(cls, attribute, function)

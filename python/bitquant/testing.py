@@ -42,6 +42,8 @@ class Case:
                 words.append(f"{word} {p[field]:g}")
         if p.get("training", 1) == 0:
             words.append("eval")
+        if "alpha" in p or "bits" in p:
+            words.append(f"alpha {p.get('alpha', 10.0):g}, {p.get('bits', 4)} bits")
         return f"[{', '.join(words)}]" if words else ""
 
     @property
@@ -70,6 +72,9 @@ PARAMETER_CASES = {
     "progressive_scale": [{"progressive_scale": s} for s in (0.02, 0.05, 0.1, 0.5, 1.0, 3.0)]
     + [{"progressive_scale": 0.1, "progressive_alpha": 2.5, "progressive_beta": 3},
        {"progressive_scale": 0.1, "training": 0}],
+    # Pact's named parameters, alpha and bits together: the spec's column (1, 2), its reciprocal trap (3, 3),
+    # a small clip at many levels and the widest level count.
+    "alpha": [{"alpha": a, "bits": b} for a, b in ((1.0, 2), (3.0, 3), (0.25, 8), (6.0, 1), (10.0, 24))],
 }
 
 
@@ -98,9 +103,16 @@ def quiet():
 
 def bitorch_quantization(case):
     """bitorch's quantization module for the case, made as a user would, with the registry's class and its own
-    constructor arguments (a module-local ProgressiveSign scale)."""
+    constructor arguments (a module-local ProgressiveSign scale); for pact, which is not in the registry,
+    bitorch.layers.pact.Pact with its alpha set."""
     from bitorch import quantizations
     p = case.params
+    if case.quantizer == "pact":
+        from bitorch.layers.pact import Pact
+        module = Pact(bits=p.get("bits", 4))
+        with torch.no_grad():
+            module.alpha.fill_(p.get("alpha", 10.0))
+        return module
     fields = bitquant.quantizer_info(case.quantizer).params
     kwargs = {}
     if "progressive_scale" in fields:
@@ -116,13 +128,30 @@ def bitorch_quantization(case):
     return module
 
 
+class _Cancelled(torch.nn.Module):
+    """QActivation's forward around a module that QActivation does not take (Pact is not a Quantization):
+    bitorch's GradientCancellation, then the module."""
+
+    def __init__(self, module, threshold):
+        super().__init__()
+        self.module, self.threshold = module, threshold
+
+    def forward(self, x):
+        from bitorch.layers.qactivation import GradientCancellation
+        return self.module(GradientCancellation.apply(x, self.threshold))
+
+
 def bitorch_module(case):
     """bitorch_quantization(case), inside QActivation for gradient cancellation where the case has it."""
     from bitorch.layers.qactivation import QActivation
+    from bitorch.quantizations import Quantization
     module = bitorch_quantization(case)
     if case.threshold > 0:
         # Only a threshold > 0 means what it says: QActivation turns 0 (its default) into 1.0.
-        module = QActivation(module, gradient_cancellation_threshold=case.threshold)
+        if isinstance(module, Quantization):
+            module = QActivation(module, gradient_cancellation_threshold=case.threshold)
+        else:
+            module = _Cancelled(module, case.threshold)
     return module
 
 

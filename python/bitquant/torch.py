@@ -29,7 +29,7 @@ import bitquant
 from . import _library as L
 from . import _reference
 
-__all__ = ["quantize", "set_num_threads", "runs_on_kernels"]
+__all__ = ["quantize", "pact", "set_num_threads", "runs_on_kernels"]
 
 _TYPES = {torch.float32: L.F32, torch.float16: L.F16, torch.bfloat16: L.BF16}
 _FIELDS = tuple(name for name, _ in L.Params._fields_)
@@ -135,6 +135,46 @@ def backward(q, kept, g):
     return dx
 
 
+class _Pact(torch.autograd.Function):
+    """pact's autograd function on the kernels (float32 CPU tensors): forward(x, alpha, bits, threshold);
+    backward gives grad_x (cancellation fused) and grad_alpha (bq_pact_backward's float64 sum)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha, bits, threshold):
+        x = x.contiguous()
+        q = _quantizer("pact", {"alpha": alpha.item(), "bits": bits, "cancel_threshold": threshold})
+        ctx.q = q
+        ctx.save_for_backward(x, alpha)
+        return forward_save(q, x, keep=False)[0]
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, alpha = ctx.saved_tensors
+        grad = grad.contiguous()
+        _follow_torch_threads()
+        dx, grad_alpha = torch.empty_like(grad), ctypes.c_float()
+        L.check(L.lib().bq_pact_backward(_pointer(x), _pointer(grad), _pointer(dx), ctypes.byref(grad_alpha),
+                                         x.numel(), ctx.q.params["alpha"]))
+        if ctx.q.params["cancel_threshold"] > 0:
+            dx = backward(ctx.q, x, grad)  # grad_x with the cancellation; grad_alpha has none (it is after it)
+        return dx, torch.tensor(grad_alpha.value, dtype=alpha.dtype).reshape(alpha.shape), None, None
+
+
+def pact(x, alpha, bits=4, cancel_threshold=0.0):
+    """bitorch's Pact of x with a learnable clip: alpha a one-element tensor (a Parameter, whose gradient
+    backward gives: the sum of grad * [x >= alpha]) or a float; bits 1..24. cancel_threshold > 0 puts
+    QActivation's gradient cancellation before it (grad_x only). float32 CPU tensors run the kernels
+    (bq_pact_forward / bq_pact_backward); other dtypes and devices run bitorch's formulas as torch operations."""
+    if not isinstance(alpha, torch.Tensor):
+        alpha = torch.tensor(float(alpha))
+    if alpha.numel() != 1:
+        raise ValueError(f"bitquant: pact's alpha has one element, not {alpha.numel()}")
+    _quantizer("pact", {"alpha": alpha.item(), "bits": bits, "cancel_threshold": float(cancel_threshold)})  # checks
+    if x.dtype == torch.float32 and x.device.type == "cpu" and alpha.device.type == "cpu":
+        return _Pact.apply(x, alpha, bits, float(cancel_threshold))
+    return _reference.Pact.apply(x, alpha, bits, float(cancel_threshold))
+
+
 class Function(torch.autograd.Function):
     """quantize's autograd function on the kernels: forward(x, quantizer), backward from the saved bits."""
 
@@ -154,15 +194,20 @@ class Function(torch.autograd.Function):
         return backward(ctx.q, kept, grad), None
 
 
+def _value_names(name):
+    """The parameters the custom ops carry for a quantizer: every bq_params field, then its named ones."""
+    return _FIELDS + tuple(param.name for param in bitquant.quantizer_info(name).named)
+
+
 def _values(q):
-    """q's bq_params as the float list the custom ops take (every field, in bq_params order)."""
-    return [float(q.params.get(field, 0.0)) for field in _FIELDS]
+    """q's parameters as the float list the custom ops take (in _value_names order)."""
+    return [float(q.params.get(field, 0.0)) for field in _value_names(q.name)]
 
 
 def _from_values(name, values):
     keep = bitquant.quantizer_info(name).params + ("cancel_threshold",)
     return _quantizer(name, {field: (int(v) if field in bitquant._INT_FIELDS else v)
-                             for field, v in zip(_FIELDS, values) if field in keep})
+                             for field, v in zip(_value_names(name), values) if field in keep})
 
 
 _custom_ops = hasattr(torch, "library") and hasattr(torch.library, "custom_op") and \

@@ -3,6 +3,7 @@ plain and under QActivation(1.0), patched against unpatched, bit for bit under t
 kernels shown to have run; patch(), unpatch() and patched() as documented; and every case the patch must
 leave to bitorch (it must then not run the kernels, and give bitorch's result)."""
 
+import contextlib
 import copy
 import pickle
 import subprocess
@@ -186,3 +187,39 @@ def test_qactivation_thresholds(name, threshold, kernel_calls):
     ours, theirs = both(module, case, x, g)
     testing.assert_conforms(case, ours, theirs, x, g)
     assert kernel_calls["forward"] == 1
+
+
+@pytest.mark.parametrize("alpha, bits", [(10.0, None), (3.0, 3), (0.5, 8)])
+def test_patched_pact_learns_alpha_as_bitorch(alpha, bits, kernel_calls):
+    """bitorch.layers.pact.Pact patched: y and grad_x bit for bit bitorch's, and alpha's gradient (the sum of
+    g * [x >= alpha]) within the library's stated bound of the float64 sum (torch sums in float32, in its
+    own order); an alpha the library refuses (<= 0) is left to bitorch."""
+    from bitorch.layers.pact import Pact
+    x, g = testing.edge_inputs(20011, seed=35)
+    g = g.nan_to_num(nan=0.5, posinf=1.0, neginf=-1.0)  # a finite gradient for alpha
+    x[::89] = alpha
+    results = []
+    for patched in (False, True):
+        module = Pact(bits)
+        with torch.no_grad():
+            module.alpha.fill_(alpha)
+        leaf = x.clone().requires_grad_()
+        with bb.patched() if patched else contextlib.nullcontext():
+            y = module(leaf)
+            y.backward(g)
+        results.append((y.detach(), leaf.grad, module.alpha.grad))
+    (y0, dx0, a0), (y1, dx1, a1) = results
+    assert torch.equal(y0.view(torch.int32)[~y0.isnan()], y1.view(torch.int32)[~y1.isnan()])
+    assert torch.equal(y0.isnan(), y1.isnan()) and torch.equal(dx0.view(torch.int32), dx1.view(torch.int32))
+    assert a1.shape == a0.shape == ()
+    terms = torch.where(x >= alpha, g.double(), torch.zeros((), dtype=torch.float64))
+    bound = 2.0 ** -24 * abs(float(a1)) + (len(x) - 1) * 2.0 ** -53 * float(terms.abs().sum())
+    assert abs(float(a1) - float(terms.sum())) <= bound
+    assert abs(float(a0) - float(a1)) <= 1e-4 * float(terms.abs().sum())
+    assert kernel_calls["forward"] == 1
+    module = Pact(bits)
+    with torch.no_grad():
+        module.alpha.fill_(-1.0)
+    with bb.patched():
+        refused = module(x)
+    assert torch.equal(refused.isnan(), module(x).isnan()) and kernel_calls["forward"] == 1

@@ -11,7 +11,8 @@ import pytest
 from bitquant import _library as L
 
 HEADER = pathlib.Path(__file__).resolve().parents[2] / "include" / "bitquant.h"
-C_TYPES = {"float": ctypes.c_float, "int": ctypes.c_int, "double": ctypes.c_double, "const char *": ctypes.c_char_p}
+C_TYPES = {"float": ctypes.c_float, "int": ctypes.c_int, "double": ctypes.c_double, "const char *": ctypes.c_char_p,
+           "bq_param_kind": ctypes.c_int}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,8 @@ def enum_values(header, last):
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"(\w+)\s*=\s*(\d+)", body)}
 
 
-@pytest.mark.parametrize("struct, name", [(L.Params, "bq_params"), (L.QuantizerInfo, "bq_quantizer_info")])
+@pytest.mark.parametrize("struct, name", [(L.Params, "bq_params"), (L.QuantizerInfo, "bq_quantizer_info"),
+                                          (L.ParamInfo, "bq_param_info"), (L.NamedParam, "bq_named_param")])
 def test_structs_match_the_header(header, struct, name):
     declared = [(field, C_TYPES[ctype]) for field, ctype in struct_fields(header, name)]
     assert declared == list(struct._fields_)
@@ -48,6 +50,9 @@ def test_enums_match_the_header(header):
     assert enum_values(header, "bq_backend") == {"BQ_BACKEND_CUDA": L.BACKEND_CUDA,
                                                  "BQ_BACKEND_OPENCL": L.BACKEND_OPENCL,
                                                  "BQ_BACKEND_COUNT": L.BACKEND_COUNT}
+    assert enum_values(header, "bq_param_kind") == {"BQ_PARAM_REAL": L.PARAM_REAL,
+                                                    "BQ_PARAM_POSITIVE": L.PARAM_POSITIVE,
+                                                    "BQ_PARAM_INTEGER": L.PARAM_INTEGER}
 
 
 def test_every_prototype_is_declared_in_the_header(header):

@@ -38,11 +38,55 @@ def test_listing_follows_the_kernel_table_and_bitorch():
     assert len(from_library) == len(set(from_library)) > 0
     fields = {name for name, _ in bitquant._library.Params._fields_}
     for info in bitquant.quantizers():
-        assert set(info.params) <= fields - {"cancel_threshold"}
+        named = {param.name for param in info.named}
+        assert set(info.params) <= (fields - {"cancel_threshold"}) | named and named <= set(info.params)
+        assert not named & fields
         assert info.forward_kernel and info.backward_kernel
         assert bitquant.quantizer_info(info.name) == info
     bitorch = need("bitorch.quantizations")
-    assert set(from_library) <= set(bitorch.quantizations_by_name)
+    # bitorch's registry, and Pact, which bitorch has as a layer (bitorch.layers.pact) outside it.
+    assert set(from_library) - {"pact"} <= set(bitorch.quantizations_by_name)
+    assert "pact" in from_library and need("bitorch.layers.pact").Pact
+
+
+def test_named_parameters():
+    """Pact's alpha and bits: declared with bitorch's defaults and their ranges, set by keyword, checked by the
+    library (a value outside the kind or range is InvalidArgument with its message), and not taken by a
+    quantizer that does not declare them (TypeError)."""
+    info = bitquant.quantizer_info("pact")
+    assert [(p.name, p.default, p.kind) for p in info.named] == [("alpha", 10.0, "positive"), ("bits", 4.0, "integer")]
+    assert (info.named[1].min, info.named[1].max) == (1.0, 24.0)
+    assert bitquant.Quantizer("pact").params == {"alpha": 10.0, "bits": 4.0, "cancel_threshold": 0.0}
+    assert bitquant.Quantizer("pact", alpha=3, bits=3).params["alpha"] == 3.0
+    for bad in ({"alpha": 0.0}, {"alpha": -1.0}, {"alpha": float("inf")}, {"alpha": float("nan")},
+                {"bits": 0}, {"bits": 25}, {"bits": 2.5}, {"alpha": 1e39}):
+        with pytest.raises(bitquant.InvalidArgument, match=next(iter(bad))):
+            bitquant.Quantizer("pact", **bad)
+    with pytest.raises(bitquant.InvalidArgument):
+        bitquant.Quantizer("pact", alpha="3")
+    with pytest.raises(TypeError, match="alpha"):
+        bitquant.Quantizer("sign", alpha=1.0)
+
+
+def test_pact_backward_against_a_float64_sum():
+    """bitquant.pact_backward: grad_x bit for bit the reference's, grad_alpha within the header's bound of the
+    float64 sum of g * [x >= alpha] (ulp/2 + (n - 1) 2^-53 sum|g|), on the edge inputs and at x == alpha."""
+    np = need("numpy")
+    x, g = testing.edge_inputs(70001, seed=41)
+    x, g = x.numpy(), g.numpy()
+    g = np.where(np.isfinite(g), g, np.float32(0.5))  # a finite sum
+    x[::97] = np.float32(3.0)
+    dx, grad_alpha = bitquant.pact_backward(x, g, 3.0)
+    inside = ~((x < 0) | (x > 3.0))
+    assert np.array_equal(dx.view(np.uint32), (g * inside.astype(np.float32)).view(np.uint32))
+    terms = np.where(x >= 3.0, g.astype(np.float64), 0.0)
+    exact = float(np.sum(terms))
+    bound = float(np.spacing(np.float32(abs(grad_alpha)))) / 2 + (len(x) - 1) * 2.0 ** -53 * float(np.sum(np.abs(terms)))
+    assert abs(grad_alpha - exact) <= bound
+    with pytest.raises(TypeError):
+        bitquant.pact_backward(x.astype(np.float64), g, 3.0)
+    with pytest.raises(bitquant.InvalidArgument):
+        bitquant.pact_backward(x, g, -1.0)
 
 
 def test_cpu_variants_and_backends():
