@@ -13,35 +13,16 @@ endif()
 # finds it (an isolated build environment, not .venv). The wheel's own share/cmake shims would look in the
 # target interpreter's site-packages instead, so ask that interpreter where the package is.
 if(NOT Halide_ROOT AND SKBUILD)
-  execute_process(
-    COMMAND "${Python_EXECUTABLE}" -c
-            "import importlib.util; print(importlib.util.find_spec('halide').submodule_search_locations[0])"
-    OUTPUT_VARIABLE build_halide OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE build_result)
-  if(NOT build_result EQUAL 0)
-    message(FATAL_ERROR "bitquant: the building interpreter (${Python_EXECUTABLE}) has no halide package: "
-                        "pyproject.toml's build requirements name halide==21.0.0")
-  endif()
-  set(Halide_ROOT "${build_halide}")
+  set(BITQUANT_PYTHON "${Python_EXECUTABLE}")
+elseif(NOT Halide_ROOT AND EXISTS "${PROJECT_SOURCE_DIR}/.venv/bin/python3")
+  set(BITQUANT_PYTHON "${PROJECT_SOURCE_DIR}/.venv/bin/python3")
 endif()
-if(NOT Halide_ROOT AND EXISTS "${PROJECT_SOURCE_DIR}/.venv/bin/python3")
-  execute_process(
-    COMMAND "${PROJECT_SOURCE_DIR}/.venv/bin/python3" -c "import halide; print(halide.install_dir())"
-    OUTPUT_VARIABLE venv_halide OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE venv_result)
-  if(venv_result EQUAL 0)
-    set(Halide_ROOT "${venv_halide}")
-  endif()
+include(cmake/BitquantHalide.cmake)
+bitquant_locate_halide()
+if(SKBUILD AND NOT Halide_DIR)
+  message(FATAL_ERROR "bitquant: the building interpreter (${Python_EXECUTABLE}) has no halide package: "
+                      "pyproject.toml's build requirements name halide==21.0.0")
 endif()
-# The wheel keeps its CMake packages in lib64/cmake, a place CMake does not search by itself.
-foreach(package Halide HalideHelpers)
-  if(NOT ${package}_DIR AND Halide_ROOT)
-    foreach(libdir lib64 lib)
-      if(EXISTS "${Halide_ROOT}/${libdir}/cmake/${package}/${package}Config.cmake")
-        set(${package}_DIR "${Halide_ROOT}/${libdir}/cmake/${package}" CACHE PATH "Halide's ${package} package")
-        break()
-      endif()
-    endforeach()
-  endif()
-endforeach()
 find_package(HalideHelpers 21 REQUIRED)
 
 set(generator_package bitquant-halide_generators)

@@ -175,6 +175,46 @@ bq_status bq_quantizer_param_at(size_t index, size_t param, bq_param_info *out);
 
 #define BQ_MAX_NAMED_PARAMS 15 /* named parameters a quantizer can have */
 
+/* Users' own quantizers: kernels compiled ahead of time by the installed CMake function
+ * bitquant_add_quantizers (README, "Writing your own quantizer"), registered at run time. A registered
+ * quantizer is then one of bq_quantizer_count's, after the built-ins in the order registered: bq_create and
+ * bq_create_named make it (its parameters are named parameters), and bq_forward, bq_backward (gradient
+ * cancellation fused in, as for the built-ins) and their _typed forms with BQ_F32 run it on the selected CPU
+ * variant. Other types, the GPU entry points and saved-bit training are BQ_E_UNSUPPORTED for it (its
+ * backward needs x itself).
+ *
+ * The kernel ABI, which BQ_KERNEL_ABI_VERSION numbers: a kernel is a Halide _argv entry point (generated with
+ * Halide 21, the user_context and no_runtime target features, sharing this library's Halide runtime, whose
+ * halide_* functions libbitquant exports for it); args[0] points to the bq call's user context, then come
+ * halide_buffer_t pointers for arrays and pointers to scalars:
+ *   forward   x (float32, 1-D), params (float32, BQ_MAX_NAMED_PARAMS elements, the named parameters in declared
+ *             order, the rest 0), y (float32, 1-D, x's extent)
+ *   backward  x, g (float32, 1-D), params, threshold (float: the cancellation threshold, 0 for none), dx
+ * with y and dx possibly the same memory as x or g (in place). */
+#define BQ_KERNEL_ABI_VERSION 1
+typedef int (*bq_kernel_entry)(void **args);
+typedef struct bq_custom_kernels {
+    const char *variant;      /* a CPU variant's name (bq_cpu_variant_name) */
+    bq_kernel_entry forward;  /* y = f(x; params) */
+    bq_kernel_entry backward; /* dx = f(x, g; params), cancelled where threshold > 0 */
+} bq_custom_kernels;
+typedef struct bq_custom_quantizer {
+    const char *name; /* 1 to 63 characters of a-z, 0-9 and _, starting with a letter */
+    const bq_param_info *params;
+    size_t param_count; /* at most BQ_MAX_NAMED_PARAMS */
+    const bq_custom_kernels *kernels; /* one per CPU variant compiled */
+    size_t kernel_count;
+} bq_custom_quantizer;
+/* Registers quantizers[0 .. count), all or none: BQ_E_INVALID with a message for an abi_version other than
+ * BQ_KERNEL_ABI_VERSION (a library built against another bitquant release), a name that is not valid or that
+ * a built-in, an earlier registration or another of these has, invalid parameter declarations (a NULL or
+ * repeated name, a kind that is not a bq_param_kind, a default outside its range), a variant this library
+ * does not have or a NULL kernel; BQ_E_UNSUPPORTED if none of a quantizer's kernels is for the CPU variant
+ * this process runs (bq_cpu_variant_active); BQ_E_NOMEM past 64 registered quantizers. Thread-safe; what
+ * the structures point to must stay valid for the life of the process (static data of the library that
+ * bitquant_add_quantizers generates). */
+bq_status bq_register_quantizers(int abi_version, const bq_custom_quantizer *quantizers, size_t count);
+
 /* CPU variants compiled into this library, best last ("sse41", "avx2", "avx512" on x86-64). */
 size_t bq_cpu_variant_count(void);
 const char *bq_cpu_variant_name(size_t index); /* NULL past the end */

@@ -4,6 +4,7 @@
 
 #include <HalideRuntime.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +28,21 @@ static const char *const builtin_names[] = {
 };
 #define BQ_BUILTINS (sizeof builtin_names / sizeof builtin_names[0])
 
-/* The quantizers, filled once from the table (with their named parameters). */
-static bq_entry entries[BQ_BUILTINS];
+/* The quantizers: the built-ins, filled once from the table (with their named parameters), then the registered
+ * ones (bq_register_quantizers). An entry is written before the count that publishes it (release; readers
+ * acquire), under registry_lock, and never changes after. */
+#define BQ_MAX_REGISTERED 64
+_Static_assert(BQ_MAX_NAMED_PARAMS == BQ_TABLE_LENGTH, "a custom kernel's params are a TABLE argument");
+static bq_entry entries[BQ_BUILTINS + BQ_MAX_REGISTERED];
+static _Atomic size_t registered;
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t builtins_once = PTHREAD_ONCE_INIT;
 
 static void fill_builtins(void) {
     static const bq_entry rows[] = {
 #define BQ_QUANTIZER(name, fwd, bwd, mapping, fields, save, need)                                                     \
     {#name, BQ_FAMILY_##fwd, BQ_FAMILY_##bwd, #fwd, #bwd, BQ_MAP_##mapping, fields, BQ_FAMILY_##save, BQ_NEED_##need, \
-     NULL, 0},
+     NULL, 0, NULL, NULL},
 #include "kernels.def"
     };
     for (size_t i = 0; i < BQ_BUILTINS; i++) {
@@ -50,7 +57,7 @@ static void fill_builtins(void) {
 
 static size_t entry_count(void) {
     pthread_once(&builtins_once, fill_builtins);
-    return BQ_BUILTINS;
+    return BQ_BUILTINS + atomic_load_explicit(&registered, memory_order_acquire);
 }
 
 const bq_entry *bq_find_entry(const char *name) {
@@ -88,6 +95,127 @@ bq_status bq_quantizer_param_at(size_t index, size_t param, bq_param_info *out) 
     }
     *out = entries[index].params[param];
     return BQ_OK;
+}
+
+/* A name bq_register_quantizers accepts: 1 to 63 of a-z, 0-9 and _, starting with a letter. */
+static int valid_name(const char *name) {
+    if (name == NULL || !(name[0] >= 'a' && name[0] <= 'z')) return 0;
+    size_t len = 0;
+    for (; name[len] != '\0' && len < 64; len++) {
+        char c = name[len];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return 0;
+    }
+    return len < 64;
+}
+
+static int compiled_variant(const char *name) {
+    for (size_t v = 0; v < bq_cpu_variant_count(); v++) {
+        if (strcmp(bq_cpu_variant_name(v), name) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Checks quantizer q (number i of the call) and fills *e from it, its kernels those of variant `active`; the
+ * comma-separated names of its parameters are malloc'ed into *fields. */
+static bq_status check_custom(const char *fn, const bq_custom_quantizer *q, size_t i, const char *active,
+                              bq_entry *e, char **fields) {
+    if (!valid_name(q->name)) {
+        return bq_fail(BQ_E_INVALID, "%s: quantizers[%zu].name \"%.64s\" is not 1 to 63 characters of a-z, 0-9 and _ "
+                       "starting with a letter", fn, i, q->name ? q->name : "(NULL)");
+    }
+    if (bq_find_entry(q->name) != NULL) {
+        return bq_fail(BQ_E_INVALID, "%s: a quantizer named \"%s\" exists already (a built-in or registered earlier)",
+                       fn, q->name);
+    }
+    if (q->param_count > BQ_MAX_NAMED_PARAMS || (q->param_count != 0 && q->params == NULL)) {
+        return bq_fail(BQ_E_INVALID, "%s: %s declares %zu parameters%s (at most %d)", fn, q->name, q->param_count,
+                       q->params == NULL ? " with params NULL" : "", BQ_MAX_NAMED_PARAMS);
+    }
+    size_t bytes = 1;
+    for (size_t k = 0; k < q->param_count; k++) {
+        const char *name = q->params[k].name;
+        if (!valid_name(name)) {
+            return bq_fail(BQ_E_INVALID, "%s: %s's parameter %zu has no valid name (1 to 63 of a-z, 0-9 and _, "
+                           "starting with a letter)", fn, q->name, k);
+        }
+        for (size_t j = 0; j < k; j++) {
+            if (strcmp(q->params[j].name, name) == 0) {
+                return bq_fail(BQ_E_INVALID, "%s: %s declares the parameter %s twice", fn, q->name, name);
+            }
+        }
+        bytes += strlen(name) + 1;
+    }
+    float defaults[BQ_MAX_NAMED_PARAMS];
+    bq_status status = bq_resolve_named(fn, q->name, q->params, q->param_count, NULL, 0, defaults);
+    if (status != BQ_OK) return status; /* a kind that is not one, or a default outside its range */
+    if (q->kernel_count != 0 && q->kernels == NULL) {
+        return bq_fail(BQ_E_INVALID, "%s: %s has kernel_count %zu with kernels NULL", fn, q->name, q->kernel_count);
+    }
+    const bq_custom_kernels *chosen = NULL;
+    for (size_t k = 0; k < q->kernel_count; k++) {
+        const bq_custom_kernels *kk = &q->kernels[k];
+        if (kk->variant == NULL || !compiled_variant(kk->variant)) {
+            return bq_fail(BQ_E_INVALID, "%s: %s's kernels[%zu] are for variant \"%.32s\", which this library does "
+                           "not have (bq_cpu_variant_name)", fn, q->name, k, kk->variant ? kk->variant : "(NULL)");
+        }
+        if (kk->forward == NULL || kk->backward == NULL) {
+            return bq_fail(BQ_E_INVALID, "%s: %s's %s kernels include a NULL entry point", fn, q->name, kk->variant);
+        }
+        if (strcmp(kk->variant, active) == 0) chosen = kk;
+    }
+    if (chosen == NULL) {
+        return bq_fail(BQ_E_UNSUPPORTED, "%s: %s has no kernels for the CPU variant this process runs (%s): build it "
+                       "for the installed library's variants", fn, q->name, active);
+    }
+    char *list = malloc(bytes);
+    if (list == NULL) return bq_fail(BQ_E_NOMEM, "%s: out of memory", fn);
+    list[0] = '\0';
+    for (size_t k = 0; k < q->param_count; k++) {
+        if (k) strcat(list, ",");
+        strcat(list, q->params[k].name);
+    }
+    *fields = list;
+    *e = (bq_entry){q->name, BQ_FAMILY_NONE, BQ_FAMILY_NONE, "custom_forward", "custom_backward", BQ_MAP_NONE, list,
+                    BQ_FAMILY_NONE, BQ_NEED_VALUE, q->params, q->param_count, chosen->forward, chosen->backward};
+    return BQ_OK;
+}
+
+bq_status bq_register_quantizers(int abi_version, const bq_custom_quantizer *quantizers, size_t count) {
+    const char *fn = "bq_register_quantizers";
+    if (abi_version != BQ_KERNEL_ABI_VERSION) {
+        return bq_fail(BQ_E_INVALID, "%s: the quantizers were built for kernel ABI %d, and this library has ABI %d: "
+                       "rebuild them against this bitquant", fn, abi_version, BQ_KERNEL_ABI_VERSION);
+    }
+    if (count != 0 && quantizers == NULL) return bq_fail(BQ_E_INVALID, "%s: quantizers is NULL with count %zu", fn, count);
+    const bq_variant *variant = NULL;
+    bq_status status = bq_variant_select(&variant);
+    if (status != BQ_OK) return status;
+    entry_count(); /* the built-ins */
+    pthread_mutex_lock(&registry_lock);
+    size_t first = BQ_BUILTINS + atomic_load_explicit(&registered, memory_order_relaxed);
+    if (count > BQ_MAX_REGISTERED - (first - BQ_BUILTINS)) {
+        status = bq_fail(BQ_E_NOMEM, "%s: %zu more quantizers would pass the %d that can be registered (%zu are)", fn,
+                         count, BQ_MAX_REGISTERED, first - BQ_BUILTINS);
+    }
+    char *fields[BQ_MAX_REGISTERED] = {NULL};
+    size_t made = 0;
+    for (; status == BQ_OK && made < count; made++) {
+        const bq_custom_quantizer *q = &quantizers[made];
+        for (size_t j = 0; j < made && status == BQ_OK; j++) {
+            if (q->name != NULL && strcmp(quantizers[j].name, q->name) == 0) {
+                status = bq_fail(BQ_E_INVALID, "%s: quantizers[%zu] and [%zu] are both named \"%s\"", fn, j, made,
+                                 q->name);
+            }
+        }
+        if (status == BQ_OK) status = check_custom(fn, q, made, variant->name, &entries[first + made], &fields[made]);
+    }
+    if (status == BQ_OK) {
+        atomic_store_explicit(&registered, first - BQ_BUILTINS + count, memory_order_release);
+    } else {
+        for (size_t k = 0; k < made; k++) free(fields[k]);
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return status;
 }
 
 /* A quantizer of entry e with p and the named parameters, for the selected CPU variant, into *q. */
@@ -144,6 +272,14 @@ static const char *type_name(bq_dtype t) { return bq_dtypes[t].name; }
 /* The family that computes q's forward into y_type, or a status after setting the message. */
 static bq_status forward_family(const char *fn, const bq_quantizer *q, bq_dtype x_type, bq_dtype y_type,
                                 bq_family *out) {
+    if (q->entry->custom_forward != NULL) {
+        if (x_type != BQ_F32 || y_type != BQ_F32) {
+            return bq_fail(BQ_E_UNSUPPORTED, "%s: %s is a registered quantizer, whose kernels are float32 only (not %s "
+                           "to %s)", fn, q->entry->name, type_name(x_type), type_name(y_type));
+        }
+        *out = BQ_FAMILY_NONE;
+        return BQ_OK;
+    }
     bq_family family = q->entry->forward;
     /* ProgressiveSign in eval mode is sign exactly: its I8 and BIT outputs are sign's. */
     if (!is_float(y_type) && q->entry->mapping == BQ_MAP_PROGRESSIVE) {
@@ -228,6 +364,10 @@ bq_status bq_check_backward(const char *fn, const bq_quantizer *q, bq_dtype type
                             const void *grad_x, size_t n, int addressed) {
     if (q == NULL) return bq_fail(BQ_E_INVALID, "%s: quantizer is NULL", fn);
     bq_status status = bq_check_gradient_type(fn, type);
+    if (status == BQ_OK && q->entry->custom_backward != NULL && type != BQ_F32) {
+        status = bq_fail(BQ_E_UNSUPPORTED, "%s: %s is a registered quantizer, whose kernels are float32 only (not %s)",
+                         fn, q->entry->name, type_name(type));
+    }
     if (status != BQ_OK || n == 0) return status;
     if (x == NULL) return bq_fail(BQ_E_INVALID, "%s: x is NULL with n = %zu", fn, n);
     if (grad_y == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_y is NULL with n = %zu", fn, n);
@@ -238,9 +378,21 @@ bq_status bq_check_backward(const char *fn, const bq_quantizer *q, bq_dtype type
     return bq_check_overlaps(fn, arrays, 3);
 }
 
+bq_status bq_check_cpu_only(const char *fn, const bq_quantizer *q) {
+    if (q == NULL || q->entry->custom_forward == NULL) return BQ_OK;
+    return bq_fail(BQ_E_UNSUPPORTED, "%s: %s is a registered quantizer: its kernels run on the CPU only (bq_forward, "
+                   "bq_backward)", fn, q->entry->name);
+}
+
 bq_status bq_run_forward(const bq_place *place, const bq_quantizer *q, bq_family family, bq_dtype x_type, bq_value x,
                          bq_dtype y_type, bq_value y, size_t rows, size_t cols) {
     const bq_scalars *sc = &q->scalars;
+    if (q->entry->custom_forward != NULL) {
+        if (place->gpu != NULL) return bq_check_cpu_only("bq_run_forward", q);
+        const bq_value values[BQ_MAX_ARGS] = {x, {.host = q->named}, y};
+        return bq_execute_kernel(place, q->entry->custom_forward, BQ_SIGNATURE_CUSTOM_MAP, x_type, y_type, values, rows,
+                                 cols);
+    }
     if (family == BQ_FAMILY_weightdorefa) {
         return bq_weightdorefa_forward(place, sc->forward_p0, x_type, x, y_type, y, rows * cols);
     }
@@ -250,6 +402,11 @@ bq_status bq_run_forward(const bq_place *place, const bq_quantizer *q, bq_family
 
 bq_status bq_run_backward(const bq_place *place, const bq_quantizer *q, bq_dtype type, bq_value x, bq_value g,
                           bq_value dx, size_t n) {
+    if (q->entry->custom_backward != NULL) {
+        if (place->gpu != NULL) return bq_check_cpu_only("bq_run_backward", q);
+        const bq_value values[BQ_MAX_ARGS] = {x, g, {.host = q->named}, {.f = q->scalars.threshold}, dx};
+        return bq_execute_kernel(place, q->entry->custom_backward, BQ_SIGNATURE_CUSTOM_GRAD, type, type, values, 1, n);
+    }
     const bq_value values[BQ_MAX_ARGS] = {x, g, {.f = q->scalars.backward_p0}, {.f = q->scalars.threshold}, dx};
     return bq_execute(place, q->entry->backward, type, type, values, 1, n);
 }

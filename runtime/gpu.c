@@ -115,6 +115,7 @@ static bq_status forward(const char *fn, memory where, const bq_quantizer *q, bq
                          size_t cols) {
     bq_family family;
     bq_status status = check_handles(fn, where, context, queue);
+    if (status == BQ_OK) status = bq_check_cpu_only(fn, q);
     if (status == BQ_OK) {
         status = bq_check_forward(fn, q, x_type, x, y_type, y, rows, cols, where != ON_OPENCL, &family);
     }
@@ -128,6 +129,7 @@ static bq_status forward(const char *fn, memory where, const bq_quantizer *q, bq
 static bq_status backward(const char *fn, memory where, const bq_quantizer *q, bq_backend backend, void *context,
                           void *queue, bq_dtype type, const void *x, const void *g, void *dx, size_t n) {
     bq_status status = check_handles(fn, where, context, queue);
+    if (status == BQ_OK) status = bq_check_cpu_only(fn, q);
     if (status == BQ_OK) status = bq_check_backward(fn, q, type, x, g, dx, n, where != ON_OPENCL);
     if (status != BQ_OK) return status;
     bq_place place;

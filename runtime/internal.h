@@ -112,6 +112,10 @@ typedef struct {
     bq_need need;
     const bq_param_info *params; /* its named parameters */
     size_t param_count;
+    /* A registered quantizer's kernels (bq_register_quantizers) for the selected CPU variant, of the
+     * CUSTOM_MAP and CUSTOM_GRAD signatures; NULL for the built-ins. Its forward and backward are then
+     * BQ_FAMILY_NONE. */
+    bq_kernel_fn custom_forward, custom_backward;
 } bq_entry;
 
 struct bq_quantizer {
@@ -193,6 +197,8 @@ bq_status bq_check_overlaps(const char *fn, const bq_extent *arrays, size_t coun
 size_t bq_extent_bytes(bq_dtype type, size_t rows, size_t cols);
 /* The gradients' type of a backward call: BQ_E_INVALID for no bq_dtype, BQ_E_UNSUPPORTED for I8 and BIT. */
 bq_status bq_check_gradient_type(const char *fn, bq_dtype type);
+/* BQ_E_UNSUPPORTED with a message for a registered quantizer (its kernels are CPU code), for the GPU entry points. */
+bq_status bq_check_cpu_only(const char *fn, const bq_quantizer *q);
 bq_status bq_run_forward(const bq_place *place, const bq_quantizer *q, bq_family family, bq_dtype x_type, bq_value x,
                          bq_dtype y_type, bq_value y, size_t rows, size_t cols);
 bq_status bq_run_backward(const bq_place *place, const bq_quantizer *q, bq_dtype type, bq_value x, bq_value g,

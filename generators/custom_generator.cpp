@@ -1,0 +1,169 @@
+// The generator stage for users' quantizers (custom_quantizer.h): two Halide generators, custom_forward and
+// custom_backward, that compile the quantizer named by their `quantizer` parameter into kernels of the
+// CUSTOM_MAP and CUSTOM_GRAD signatures of kernels.def (the kernel ABI, bitquant.h), scheduled as the
+// built-ins' elementwise kernels are (schedules/*.sched); and a main that also describes the registered
+// quantizers' parameters as C for the registration code (bitquant_add_quantizers, cmake/BitquantQuantizers.cmake):
+//
+//     <generator> --describe <out.h> <name>...   the parameters of each name, or an error for an unknown one
+//     <generator> <Halide generator arguments>   as any Halide generator (-g custom_forward quantizer=<name> ...)
+#include "custom_quantizer.h"
+
+#include "../schedules/elementwise_schedule.h"
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+namespace bitquant {
+namespace {
+
+using namespace Halide;
+
+constexpr int max_params = 15; // BQ_MAX_NAMED_PARAMS, the length of the kernels' params table
+
+std::map<std::string, QuantizerFactory> &registry() {
+    static std::map<std::string, QuantizerFactory> quantizers;
+    return quantizers;
+}
+
+std::vector<std::string> &duplicates() {
+    static std::vector<std::string> names;
+    return names;
+}
+
+// A compile error for a mistake in the user's quantizer (the generator reports it and exits non-zero).
+void require(bool ok, const std::string &message) {
+    if (!ok) throw CompileError("bitquant: " + message);
+}
+
+std::unique_ptr<CustomQuantizer> make_quantizer(const std::string &name) {
+    auto found = registry().find(name);
+    require(found != registry().end(),
+            "no quantizer named \"" + name + "\" is registered in this generator (BITQUANT_REGISTER_QUANTIZER)");
+    std::unique_ptr<CustomQuantizer> q = found->second();
+    require(q->params().size() <= max_params, name + " declares " + std::to_string(q->params().size()) +
+                                                  " parameters, more than " + std::to_string(max_params));
+    return q;
+}
+
+// p[k] = params(k), the k-th declared parameter, for each one declared.
+std::vector<Expr> param_exprs(const Func &params, const CustomQuantizer &q) {
+    std::vector<Expr> p;
+    for (size_t k = 0; k < q.params().size(); k++) p.push_back(params(static_cast<int>(k)));
+    return p;
+}
+
+// CUSTOM_MAP: y(i) = forward(x(i), p).
+class CustomForward : public ScheduledGenerator<CustomForward> {
+  public:
+    GeneratorParam<std::string> quantizer{"quantizer", ""};
+    GeneratorInput<Buffer<float, 1>> x{"x"};
+    GeneratorInput<Buffer<float, 1>> params{"params"};
+    GeneratorOutput<Buffer<float, 1>> y{"y"};
+
+    void generate() {
+        std::unique_ptr<CustomQuantizer> q = make_quantizer(quantizer);
+        Var i("i");
+        Expr v = q->forward(x(i), param_exprs(params, *q));
+        require(v.type() == Float(32), std::string(quantizer) + "'s forward is not float32");
+        y(i) = strict_float(v);
+        schedule_elementwise(y, i, x.dim(0).extent(), {}, schedule(), get_target());
+    }
+};
+
+// CUSTOM_GRAD: dx(i) = backward(x(i), g(i), p), then QActivation's gradient cancellation iff threshold > 0:
+// +0.0 wherever |x| > threshold or x is NaN (as the built-ins' GRAD kernels).
+class CustomBackward : public ScheduledGenerator<CustomBackward> {
+  public:
+    GeneratorParam<std::string> quantizer{"quantizer", ""};
+    GeneratorInput<Buffer<float, 1>> x{"x"};
+    GeneratorInput<Buffer<float, 1>> g{"g"};
+    GeneratorInput<Buffer<float, 1>> params{"params"};
+    GeneratorInput<float> threshold{"threshold"};
+    GeneratorOutput<Buffer<float, 1>> dx{"dx"};
+
+    void generate() {
+        std::unique_ptr<CustomQuantizer> q = make_quantizer(quantizer);
+        Var i("i");
+        Expr grad = q->backward(x(i), g(i), param_exprs(params, *q));
+        require(grad.type() == Float(32), std::string(quantizer) + "'s backward is not float32");
+        Expr cancelled = select(abs_le(x(i), threshold), grad, 0.0f);
+        dx(i) = strict_float(select(threshold > 0.0f, cancelled, grad));
+        schedule_elementwise(dx, i, x.dim(0).extent(), {threshold > 0.0f}, schedule(), get_target());
+    }
+};
+
+const char *kind_name(ParamDecl::Kind kind) {
+    switch (kind) {
+    case ParamDecl::Kind::Real:
+        return "BQ_PARAM_REAL";
+    case ParamDecl::Kind::Positive:
+        return "BQ_PARAM_POSITIVE";
+    case ParamDecl::Kind::Integer:
+        return "BQ_PARAM_INTEGER";
+    }
+    return nullptr;
+}
+
+// Writes, for each name, bq_params_<name>[] (its bq_param_info rows) and BQ_PARAM_COUNT_<name>.
+int describe(const char *path, int count, char **names) {
+    if (!duplicates().empty()) {
+        std::fprintf(stderr, "bitquant: the quantizer %s is registered twice in this generator\n",
+                     duplicates()[0].c_str());
+        return 1;
+    }
+    std::string text = "/* Generated by bitquant's custom generator (--describe): do not edit. */\n";
+    for (int n = 0; n < count; n++) {
+        auto found = registry().find(names[n]);
+        if (found == registry().end()) {
+            std::fprintf(stderr, "bitquant: no quantizer named \"%s\" is registered in this generator "
+                                 "(BITQUANT_REGISTER_QUANTIZER)\n", names[n]);
+            return 1;
+        }
+        std::vector<ParamDecl> params = found->second()->params();
+        if (params.size() > max_params) {
+            std::fprintf(stderr, "bitquant: %s declares %zu parameters, more than %d\n", names[n], params.size(),
+                         max_params);
+            return 1;
+        }
+        text += "static const bq_param_info bq_params_" + std::string(names[n]) + "[] = {\n";
+        for (const ParamDecl &p : params) {
+            const char *kind = kind_name(p.kind);
+            if (kind == nullptr || !std::isfinite(p.default_value) || !std::isfinite(p.min_value) ||
+                !std::isfinite(p.max_value)) {
+                std::fprintf(stderr, "bitquant: %s's parameter %s has no valid kind or a value that is not finite\n",
+                             names[n], p.name.c_str());
+                return 1;
+            }
+            char row[512];
+            std::snprintf(row, sizeof row, "    {\"%s\", %.17g, %.17g, %.17g, %s},\n", p.name.c_str(), p.default_value,
+                          p.min_value, p.max_value, kind);
+            text += row;
+        }
+        if (params.empty()) text += "    {NULL, 0.0, 0.0, 0.0, BQ_PARAM_REAL}, /* none: C has no empty arrays */\n";
+        text += "};\n#define BQ_PARAM_COUNT_" + std::string(names[n]) + " " + std::to_string(params.size()) + "\n";
+    }
+    std::FILE *out = std::fopen(path, "w");
+    if (out == nullptr || std::fputs(text.c_str(), out) < 0 || std::fclose(out) != 0) {
+        std::fprintf(stderr, "bitquant: cannot write %s\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+} // namespace
+
+bool register_custom_quantizer(const char *name, QuantizerFactory make) {
+    if (!registry().emplace(name, make).second) duplicates().push_back(name);
+    return true;
+}
+
+} // namespace bitquant
+
+HALIDE_REGISTER_GENERATOR(bitquant::CustomForward, custom_forward)
+HALIDE_REGISTER_GENERATOR(bitquant::CustomBackward, custom_backward)
+
+int main(int argc, char **argv) {
+    if (argc >= 3 && std::string(argv[1]) == "--describe") return bitquant::describe(argv[2], argc - 3, argv + 3);
+    return Halide::Internal::generate_filter_main(argc, argv);
+}
