@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <bitquant.h>
 
+#include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -72,7 +74,9 @@ typedef struct {
     bq_dtype in, out;    /* the element types (bq_forward_typed); the backward's are both `in` */
     int saved;           /* saved-bit training: bq_forward_save (forward) or bq_backward_saved (backward) */
     int planes;          /* its bits kept per element (bq_saved_words) */
+    int custom;          /* a registered quantizer (--load): float32 on the CPU only, no scalar reference */
 } bench_case;
+#define BENCH_MAX_CASES 256
 
 typedef struct {
     int quick, json;
@@ -291,6 +295,7 @@ static int build_cases(bench_case *cases, int max, const char *only) {
         bq_quantizer_info info;
         bq_quantizer_info_at(i, &info);
         if (only && strcmp(only, info.name) != 0) continue;
+        int custom = strcmp(info.forward_kernel, "custom_forward") == 0;
         const float thresholds[] = {0.0f, 1.0f};
         for (int dir = 0; dir < 2 && count + 3 <= max; dir++) { /* float32 */
             for (int t = 0; t < (dir ? 2 : 1); t++) {
@@ -304,8 +309,11 @@ static int build_cases(bench_case *cases, int max, const char *only) {
                 c->dorefa_bits = 0;
                 c->family = dir ? info.backward_kernel : info.forward_kernel;
                 c->in = c->out = BQ_F32;
+                c->saved = c->planes = 0;
+                c->custom = custom;
             }
         }
+        if (custom) continue; /* its kernels are float32 only */
         /* The half-precision forms of its forward and its backward, and sign's packed and int8 outputs. */
         static const bq_dtype halves[] = {BQ_F16, BQ_BF16};
         for (int dir = 0; dir < 2 && count + 2 <= max; dir++) {
@@ -463,7 +471,8 @@ static int bench_gpus(const bench_options *o, bench_case *cases, int case_count,
         runner copy_half = {.kind = RUN_DEVICE_COPY, .b = b, .d = &d, .copy_floats = b->n / 2};
         for (int ci = 0; ci < case_count && !failed; ci++) {
             const bench_case *c = &cases[ci];
-            if (is_typed(c) || c->saved) continue; /* the GPUs are timed on float32, without saved bits */
+            /* the GPUs are timed on float32, without saved bits; registered quantizers run on the CPU only */
+            if (is_typed(c) || c->saved || c->custom) continue;
             bq_params params;
             bq_quantizer *q = create_quantizer(c, &params);
             if (q == NULL) {
@@ -499,7 +508,7 @@ static int cmd_bench(const bench_options *o) {
         fprintf(stderr, "bitquant bench: %s\n", bq_last_error());
         return 1;
     }
-    bench_case cases[256];
+    bench_case cases[BENCH_MAX_CASES];
     int case_count = build_cases(cases, (int)(sizeof cases / sizeof cases[0]), o->only);
     if (case_count == 0) {
         fprintf(stderr, "bitquant bench: no quantizer named %s\n", o->only);
@@ -535,13 +544,14 @@ static int cmd_bench(const bench_options *o) {
             return 1;
         }
         /* The plain C loop is single-threaded and slow on big n: time it once per case and size. */
-        double reference_seconds[128];
+        double reference_seconds[BENCH_MAX_CASES];
         int reference_samples = n > ((size_t)1 << 20) ? 3 : samples;
         for (int ci = 0; ci < case_count; ci++) {
             bq_params params;
             bench_params(&cases[ci], &params);
             runner r = {.kind = RUN_REFERENCE, .c = &cases[ci], .params = &params, .b = &b, .threads = 1};
-            int skip = is_typed(&cases[ci]) || (o->quick && n > ((size_t)1 << 20)); /* the reference is float32 */
+            /* the reference is float32, and has no registered quantizers */
+            int skip = is_typed(&cases[ci]) || cases[ci].custom || (o->quick && n > ((size_t)1 << 20));
             reference_seconds[ci] = skip ? -1.0 : time_median(&r, reference_samples);
         }
         int on_cpu = o->on == NULL || strcmp(o->on, "cpu") == 0;
@@ -695,24 +705,65 @@ static int cmd_tune(int argc, char **argv) {
 #endif
 }
 
+/* --load PATH: a shared library that bitquant_add_quantizers made (SHARED): loaded, and its <name>_register()
+ * called, <name> being its file name's without "lib" and the suffix (the CMake target's). The library's
+ * references to bq_register_quantizers and the Halide runtime resolve to this program's (it exports them). */
+static int load_quantizers(const char *path) {
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (handle == NULL) {
+        fprintf(stderr, "bitquant: cannot load %s: %s\n", path, dlerror());
+        return 1;
+    }
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (strncmp(base, "lib", 3) == 0) base += 3;
+    char symbol[256];
+    size_t k = 0;
+    for (; base[k] != '\0' && base[k] != '.' && k < sizeof symbol - 16; k++)
+        symbol[k] = isalnum((unsigned char)base[k]) ? base[k] : '_';
+    strcpy(symbol + k, "_register");
+    bq_status (*register_all)(void);
+    *(void **)&register_all = dlsym(handle, symbol);
+    if (register_all == NULL) {
+        fprintf(stderr, "bitquant: %s has no %s (not a library that bitquant_add_quantizers made?)\n", path, symbol);
+        return 1;
+    }
+    if (register_all() != BQ_OK) {
+        fprintf(stderr, "bitquant: %s from %s: %s\n", symbol, path, bq_last_error());
+        return 1;
+    }
+    return 0;
+}
+
 static int usage(void) {
-    fprintf(stderr, "usage: bitquant list\n"
+    fprintf(stderr, "usage: bitquant list [--load LIB]...\n"
                     "       bitquant bench [--quick] [--json] [--sizes 2^16,2^24] [--threads 1,2] [--quantizer NAME]\n"
-                    "                      [--on cpu|cuda|opencl]\n"
+                    "                      [--on cpu|cuda|opencl] [--load LIB]...\n"
                     "       bitquant tune [--variant V] [--families a,b] [--sizes ...] [--threads N] [--dry-run]\n"
                     "  list   quantizers, their kernels and parameters, CPU variants and the active one, GPU backends\n"
                     "  bench  median time, GB/s, ratio to same-run rooflines and speedup over plain C, per kernel,\n"
                     "         on the CPU and on each GPU backend with a device (device memory), or --on one of them\n"
                     "         (default sizes 2^16 and 2^24, threads 1 and 2; --quick: 2^16 and 2^20, 5 samples)\n"
                     "  tune   sweep schedules/<variant>.sched on this machine, keep exact and faster values\n"
-                    "         (from the build tree; then rebuild and bench; bitquant tune --help for more)\n");
+                    "         (from the build tree; then rebuild and bench; bitquant tune --help for more)\n"
+                    "  --load LIB  register the quantizers of LIB, a SHARED library of bitquant_add_quantizers\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
     if (argc < 2) return usage();
-    if (strcmp(argv[1], "list") == 0 && argc == 2) return cmd_list();
     if (strcmp(argv[1], "tune") == 0) return cmd_tune(argc, argv);
+    /* --load LIB, for list and bench: taken out of argv here. */
+    int kept = 2;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--load") == 0 && i + 1 < argc) {
+            if (load_quantizers(argv[++i]) != 0) return 1;
+        } else {
+            argv[kept++] = argv[i];
+        }
+    }
+    argc = kept;
+    if (strcmp(argv[1], "list") == 0 && argc == 2) return cmd_list();
     if (strcmp(argv[1], "bench") != 0) return usage();
     bench_options o = {0};
     o.sizes[0] = (size_t)1 << 16, o.sizes[1] = (size_t)1 << 24, o.size_count = 2;

@@ -48,12 +48,15 @@ def library_path():
     return L.path()
 
 
-@functools.lru_cache(maxsize=None)
 def quantizers():
-    """Every quantizer of the library's kernel table, in its order (a tuple; the table is fixed)."""
+    """Every quantizer of the library, in its order (a tuple): the kernel table's, then any that a program
+    registered (bq_register_quantizers; the list only grows, so it is read again when its length changes)."""
     lib = L.lib()
+    count = lib.bq_quantizer_count()
+    if count == len(_listed["rows"]):
+        return _listed["rows"]
     rows = []
-    for index in range(lib.bq_quantizer_count()):
+    for index in range(count):
         info = L.QuantizerInfo()
         L.check(lib.bq_quantizer_info_at(index, ctypes.byref(info)))
         params = info.params.decode()
@@ -65,12 +68,16 @@ def quantizers():
                                    _PARAM_KINDS[param.kind]))
         rows.append(QuantizerInfo(info.name.decode(), info.forward_kernel.decode(), info.backward_kernel.decode(),
                                   tuple(params.split(",")) if params else (), tuple(named)))
-    return tuple(rows)
+    _listed["rows"], _listed["by_name"] = tuple(rows), {info.name: info for info in rows}
+    return _listed["rows"]
 
 
-@functools.lru_cache(maxsize=None)
+_listed = {"rows": (), "by_name": {}}
+
+
 def _infos():
-    return {info.name: info for info in quantizers()}
+    quantizers()
+    return _listed["by_name"]
 
 
 def quantizer_info(name):

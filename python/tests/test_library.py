@@ -273,3 +273,51 @@ def test_a_missing_library_is_an_import_error_that_names_it():
     env = {"BITQUANT_LIBRARY": "/nonexistent/libbitquant.so", "PYTHONPATH": ":".join(sys.path)}
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
     assert "cannot load /nonexistent/libbitquant.so" in out and "BITQUANT_LIBRARY" in out
+
+
+REGISTERED = """
+import ctypes, os, sys
+import numpy as np
+import bitquant
+before = len(bitquant.quantizers())
+module = ctypes.CDLL(os.environ["BITQUANT_TEST_QUANTIZERS"])
+assert module.bq_test_quantizers_shared_register() == 0
+rows = bitquant.quantizers()
+assert [r.name for r in rows[before:]] == ["scaled_sign", "round_ste"], rows[before:]
+info = bitquant.quantizer_info("scaled_sign")
+assert info.params == ("scale", "bias") and info.forward_kernel == "custom_forward"
+assert [(p.name, p.default, p.kind) for p in info.named] == [("scale", 1.0, "positive"), ("bias", 0.0, "real")]
+x = np.array([-2.0, -0.0, 0.0, 0.5, 3.0, np.nan], np.float32)
+g = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], np.float32)
+q = bitquant.Quantizer("scaled_sign", scale=2.0, bias=0.5, cancel_threshold=1.0)
+sign = np.where(x < 0, np.float32(-1), np.float32(1))
+assert np.array_equal(q.forward(x), sign * np.float32(2) + np.float32(0.5))
+assert np.array_equal(q.backward(x, g), np.where(np.abs(x) <= 1.0, g, np.float32(0)))
+for call in (lambda: q.forward(x, dtype="float16"),
+             lambda: bitquant.Quantizer("round_ste", backend="opencl").forward(x)):
+    try:
+        call()
+    except bitquant.Unsupported as error:
+        print("unsupported:", error)
+    else:
+        sys.exit("a float16 or GPU call of a registered quantizer ran")
+try:
+    bitquant.Quantizer("scaled_sign", scale=-1.0)
+except bitquant.InvalidArgument as error:
+    print("invalid:", error)
+print("ok")
+"""
+
+
+def test_registered_quantizers():
+    """A user's quantizers (tests/custom/test_quantizers.cpp, a SHARED library of bitquant_add_quantizers)
+    registered in a process of its own: listed after the built-ins with their named parameters, run by
+    bitquant.Quantizer with them, and Unsupported for float16 and GPUs."""
+    import os
+    path = os.environ.get("BITQUANT_TEST_QUANTIZERS")
+    if not path:
+        pytest.skip("BITQUANT_TEST_QUANTIZERS (a build's libbq_test_quantizers_shared.so) is not set: the ctest "
+                    "`python` sets it")
+    out = subprocess.run([sys.executable, "-c", REGISTERED], env=dict(os.environ), capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("unsupported:") == 2 and "invalid:" in out.stdout and out.stdout.endswith("ok\n")
