@@ -30,18 +30,8 @@ set(generator_package bitquant-halide_generators)
 if(CMAKE_CROSSCOMPILING AND NOT DEFINED CACHE{${generator_package}_ROOT})
   set(host_dir "${PROJECT_BINARY_DIR}/host-generators")
   message(STATUS "bitquant: building the Halide generators for the build machine in ${host_dir}")
-  set(host_args -S "${PROJECT_SOURCE_DIR}" -B "${host_dir}" -G "${CMAKE_GENERATOR}"
-      -DCMAKE_BUILD_TYPE=Release -DBITQUANT_GENERATORS_ONLY=ON
-      "-DHalide_DIR=${Halide_DIR}" "-DHalideHelpers_DIR=${HalideHelpers_DIR}")
-  if(CMAKE_MAKE_PROGRAM)
-    list(APPEND host_args "-DCMAKE_MAKE_PROGRAM=${CMAKE_MAKE_PROGRAM}")
-  endif()
-  # The host build must not inherit the cross toolchain from the environment.
-  execute_process(COMMAND "${CMAKE_COMMAND}" -E env --unset=CC --unset=CXX "${CMAKE_COMMAND}" ${host_args}
-                  RESULT_VARIABLE host_result OUTPUT_QUIET)
-  if(NOT host_result EQUAL 0)
-    message(FATAL_ERROR "bitquant: configuring the host generator build in ${host_dir} failed")
-  endif()
+  bitquant_configure_host_build("${PROJECT_SOURCE_DIR}" "${host_dir}" "the Halide generators"
+                                -DBITQUANT_GENERATORS_ONLY=ON)
   execute_process(COMMAND "${CMAKE_COMMAND}" --build "${host_dir}" --target ${generator_package}
                   RESULT_VARIABLE host_result OUTPUT_QUIET)
   if(NOT host_result EQUAL 0)

@@ -35,3 +35,19 @@ macro(bitquant_locate_halide)
     endif()
   endforeach()
 endmacro()
+
+# Configures <source> into <build> for the build machine, with the generator and make program of this build
+# and the Halide packages found here, and without the cross toolchain that the environment may name (CC,
+# CXX): the generators of a cross build run here. Extra arguments go to cmake; a failure stops with `what`.
+function(bitquant_configure_host_build source build what)
+  set(args -S "${source}" -B "${build}" -G "${CMAKE_GENERATOR}" -DCMAKE_BUILD_TYPE=Release
+      "-DHalide_DIR=${Halide_DIR}" "-DHalideHelpers_DIR=${HalideHelpers_DIR}" ${ARGN})
+  if(CMAKE_MAKE_PROGRAM)
+    list(APPEND args "-DCMAKE_MAKE_PROGRAM=${CMAKE_MAKE_PROGRAM}")
+  endif()
+  execute_process(COMMAND "${CMAKE_COMMAND}" -E env --unset=CC --unset=CXX "${CMAKE_COMMAND}" ${args}
+                  RESULT_VARIABLE result OUTPUT_QUIET)
+  if(NOT result EQUAL 0)
+    message(FATAL_ERROR "bitquant: configuring ${what} for the build machine in ${build} failed")
+  endif()
+endfunction()

@@ -60,6 +60,11 @@ function(bitquant_add_quantizers target)
   file(MAKE_DIRECTORY "${out}")
 
   bitquant_locate_halide()
+  string(CONCAT no_halide "bitquant_add_quantizers(${target}): the generator needs Halide 21 (the halide==21.0.0 wheel): "
+                "set BITQUANT_PYTHON to a python3 that has it, Halide_ROOT to its halide directory, or Halide_DIR")
+  if(CMAKE_CROSSCOMPILING AND NOT Halide_DIR)
+    message(FATAL_ERROR "${no_halide}")
+  endif()
   if(CMAKE_CROSSCOMPILING)
     # The generator runs here: a build of its own for the build machine, without the cross toolchain.
     set(host "${CMAKE_CURRENT_BINARY_DIR}/${target}.host")
@@ -74,17 +79,8 @@ add_executable(generator \"${quoted}\")
 target_include_directories(generator PRIVATE \"${sdk}/generators\")
 target_link_libraries(generator PRIVATE Halide::Halide)
 ")
-    set(host_args -S "${host}/src" -B "${host}/build" -G "${CMAKE_GENERATOR}" -DCMAKE_BUILD_TYPE=Release
-        "-DHalide_DIR=${Halide_DIR}" "-DHalideHelpers_DIR=${HalideHelpers_DIR}")
-    if(CMAKE_MAKE_PROGRAM)
-      list(APPEND host_args "-DCMAKE_MAKE_PROGRAM=${CMAKE_MAKE_PROGRAM}")
-    endif()
-    execute_process(COMMAND "${CMAKE_COMMAND}" -E env --unset=CC --unset=CXX "${CMAKE_COMMAND}" ${host_args}
-                    RESULT_VARIABLE result OUTPUT_QUIET)
-    if(NOT result EQUAL 0)
-      message(FATAL_ERROR "bitquant_add_quantizers(${target}): configuring the host generator in ${host} failed "
-                          "(Halide 21 for the build machine: set Halide_ROOT)")
-    endif()
+    bitquant_configure_host_build("${host}/src" "${host}/build"
+                                  "the generator of ${target} (it needs Halide 21: Halide_ROOT or BITQUANT_PYTHON)")
     set(generator "${host}/build/generator")
     add_custom_target(${target}_generator
       COMMAND "${CMAKE_COMMAND}" --build "${host}/build"
@@ -93,7 +89,10 @@ target_link_libraries(generator PRIVATE Halide::Halide)
     set(generator_depends ${target}_generator "${generator}")
   else()
     if(NOT TARGET Halide::Halide)
-      find_package(Halide 21 REQUIRED)
+      find_package(Halide 21 QUIET)
+      if(NOT Halide_FOUND)
+        message(FATAL_ERROR "${no_halide}")
+      endif()
     endif()
     add_executable(${target}_generator ${sources})
     target_compile_features(${target}_generator PRIVATE cxx_std_17)

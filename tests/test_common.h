@@ -5,11 +5,29 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bitquant.h"
 #include "reference.h"
+
+/* CHECK(cond, printf arguments): a failed check prints its line and counts in test_failures() (the test
+ * reports the count and fails if it is not 0). */
+static inline int *test_failure_count(void) {
+    static int count;
+    return &count;
+}
+static inline int test_failures(void) { return *test_failure_count(); }
+#define CHECK(cond, ...)                                                                                             \
+    do {                                                                                                             \
+        if (!(cond)) {                                                                                               \
+            (*test_failure_count())++;                                                                               \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                              \
+            printf(__VA_ARGS__);                                                                                     \
+            printf("\n");                                                                                            \
+        }                                                                                                            \
+    } while (0)
 
 /* Every quantizer of the kernel table, with the bq_params fields it reads. */
 typedef struct {

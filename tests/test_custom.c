@@ -16,18 +16,6 @@
 #include "bq_test_quantizers.h"
 #include "test_common.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                                             \
-    do {                                                                                                             \
-        if (!(cond)) {                                                                                               \
-            failures++;                                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                              \
-            printf(__VA_ARGS__);                                                                                     \
-            printf("\n");                                                                                            \
-        }                                                                                                            \
-    } while (0)
-
 /* The references of test_quantizers.cpp's quantizers. */
 static float user_forward(int which, float x, float scale, float bias) {
     if (which == 0) return (x < 0.0f ? -1.0f : 1.0f) * scale + bias;
@@ -261,6 +249,6 @@ int main(void) {
     check_kernels(0, 2.5f, 0.5f, 0.75f, 300001, 7); /* above every variant's parallel_min */
     check_kernels(1, 1.0f, 0.0f, 0.0f, 300001, 8);
     check_unsupported();
-    printf("%s: %d failures (variant %s)\n", failures ? "FAIL" : "ok", failures, active);
-    return failures ? 1 : 0;
+    printf("%s: %d failures (variant %s)\n", test_failures() ? "FAIL" : "ok", test_failures(), active);
+    return test_failures() ? 1 : 0;
 }

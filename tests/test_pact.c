@@ -13,18 +13,6 @@
 
 #include "test_common.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                                             \
-    do {                                                                                                             \
-        if (!(cond)) {                                                                                               \
-            failures++;                                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                              \
-            printf(__VA_ARGS__);                                                                                     \
-            printf("\n");                                                                                            \
-        }                                                                                                            \
-    } while (0)
-
 static const size_t LENGTHS[] = {0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65, 1023, 1025, 4097, 65537};
 static const float ALPHAS[] = {10.0f, 1.0f, 3.0f, 0.7f, 1e-3f, 6.5e4f, 1e-38f};
 static const int BITS[] = {1, 2, 3, 4, 8, 16, 24};
@@ -211,6 +199,6 @@ int main(void) {
     free(g);
     free(y);
     free(ref);
-    printf("pact: %d failures\n", failures);
-    return failures == 0 ? 0 : 1;
+    printf("pact: %d failures\n", test_failures());
+    return test_failures() == 0 ? 0 : 1;
 }
