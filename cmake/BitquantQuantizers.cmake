@@ -119,7 +119,9 @@ target_link_libraries(generator PRIVATE Halide::Halide)
   endforeach()
   foreach(variant IN LISTS BITQUANT_CPU_VARIANTS)
     bitquant_read_schedule(${variant} cpu "${BITQUANT_FAMILIES};custom_forward;custom_backward" schedule)
-    set(target_string "${BITQUANT_TARGET_${variant}}-${BITQUANT_KERNEL_FEATURES}-strict_float")
+    # As the built-ins' elementwise kernels: strict_float, and no argument checks (the runtime's are enough).
+    set(target_string
+        "${BITQUANT_TARGET_${variant}}-${BITQUANT_KERNEL_FEATURES}-strict_float-${BITQUANT_UNCHECKED_FEATURES}")
     foreach(name IN LISTS ARG_QUANTIZERS)
       foreach(pass forward backward)
         set(fn "bq_u_${name}_${pass}_${variant}")

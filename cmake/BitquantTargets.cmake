@@ -7,12 +7,26 @@ set(BITQUANT_KERNEL_FEATURES "no_runtime-user_context")
 # every operation in strict_float() themselves but for one polynomial whose input is always finite, which
 # LLVM may then contract into FMA (generators/quantize_math.h, swish_grad_core).
 set(BITQUANT_CPU_RELAXED_FAMILIES swishsign)
+# The CPU kernels of these signatures are compiled without Halide's checks of their arguments (no_asserts,
+# no_bounds_query): the runtime is their one caller and describes every buffer itself (runtime/exec.c), after
+# checking the call, so the checks are repeated work on every call (190 of the 250 instructions of a
+# 16-element sign forward). Their kernels allocate nothing on the heap, so no allocation check goes with them
+# (the `unchecked.*` tests read their assembly for a halide_malloc call).
+set(BITQUANT_CPU_UNCHECKED_SIGNATURES MAP GRAD CUSTOM_MAP CUSTOM_GRAD)
+set(BITQUANT_UNCHECKED_FEATURES "no_asserts-no_bounds_query")
 
-# The target string of one family's kernel: `kind` is cpu or gpu.
+# The target string of one family's kernel: `kind` is cpu or gpu. The family's signature is
+# BITQUANT_SIGNATURE_<family> (bitquant_read_families sets it).
 function(bitquant_kernel_target out variant kind family)
   set(target "${BITQUANT_TARGET_${variant}}-${BITQUANT_KERNEL_FEATURES}")
   if(NOT (kind STREQUAL "cpu" AND family IN_LIST BITQUANT_CPU_RELAXED_FAMILIES))
     string(APPEND target "-strict_float")
+  endif()
+  if(NOT BITQUANT_SIGNATURE_${family})
+    message(FATAL_ERROR "bitquant_kernel_target: no signature known for family '${family}'")
+  endif()
+  if(kind STREQUAL "cpu" AND BITQUANT_SIGNATURE_${family} IN_LIST BITQUANT_CPU_UNCHECKED_SIGNATURES)
+    string(APPEND target "-${BITQUANT_UNCHECKED_FEATURES}")
   endif()
   set(${out} "${target}" PARENT_SCOPE)
 endfunction()

@@ -26,6 +26,25 @@ const bq_role bq_signature_roles[BQ_SIGNATURES][BQ_MAX_ARGS] = {
 #include "kernels.def"
 };
 
+/* Signatures whose arguments are arrays and scalars alone (no RESULT, SUM or saved planes): a call of one of
+ * them on host memory on the CPU, in one flat chunk, takes run_host_flat. */
+#define BQ_PLAIN_NONE 1
+#define BQ_PLAIN_IN 1
+#define BQ_PLAIN_OUT 1
+#define BQ_PLAIN_TABLE 1
+#define BQ_PLAIN_F32 1
+#define BQ_PLAIN_I32 1
+#define BQ_PLAIN_RESULT 0
+#define BQ_PLAIN_SUM 0
+#define BQ_PLAIN_SAVED_IN 0
+#define BQ_PLAIN_SAVED_OUT 0
+static const unsigned char plain_signature[BQ_SIGNATURES] = {
+#define BQ_SIGNATURE(signature, names, r0, r1, r2, r3, r4, r5, r6)                                                   \
+    [BQ_SIGNATURE_##signature] = BQ_PLAIN_##r0 && BQ_PLAIN_##r1 && BQ_PLAIN_##r2 && BQ_PLAIN_##r3 && BQ_PLAIN_##r4 && \
+                                 BQ_PLAIN_##r5 && BQ_PLAIN_##r6,
+#include "kernels.def"
+};
+
 const bq_signature bq_family_signatures[BQ_FAMILY_COUNT] = {
 #define BQ_FAMILY(family, signature, types) [BQ_FAMILY_##family] = BQ_SIGNATURE_##signature,
 #include "kernels.def"
@@ -281,6 +300,36 @@ static size_t aligned_rows(const shape *sh) {
     return rows;
 }
 
+/* The common call, host memory on the CPU in one flat chunk of n elements (1-D arrays: no BIT output), for a
+ * plain signature: each operand described once, straight into the argument list (no slots: nothing to
+ * release or fold). Small calls are dominated by this path's cost, so it does no more than the kernel needs. */
+static bq_status run_host_flat(bq_kernel_fn fn, const bq_role *roles, const bq_value *values, bq_dtype in,
+                               bq_dtype out, size_t n) {
+    halide_buffer_t bufs[BQ_MAX_ARGS];
+    halide_dimension_t dims[BQ_MAX_ARGS];
+    void *args[BQ_MAX_ARGS + 1];
+    bq_call_context call;
+    atomic_init(&call.failed, 0);
+    call.message[0] = '\0';
+    call.device_context = call.device_queue = NULL;
+    const void *uc = &call;
+    args[0] = &uc;
+    for (int a = 0; a < BQ_MAX_ARGS && roles[a] != BQ_ROLE_NONE; a++) {
+        bq_role role = roles[a];
+        if (role == BQ_ROLE_F32 || role == BQ_ROLE_I32) {
+            args[a + 1] = role == BQ_ROLE_F32 ? (void *)&values[a].f : (void *)&values[a].i;
+            continue;
+        }
+        const bq_dtype_info *t = &bq_dtypes[role == BQ_ROLE_IN ? in : role == BQ_ROLE_OUT ? out : BQ_F32];
+        size_t extent = role == BQ_ROLE_TABLE ? BQ_TABLE_LENGTH : bq_units(n, t);
+        dims[a] = (halide_dimension_t){.min = 0, .extent = (int32_t)extent, .stride = 1};
+        describe(&bufs[a], &dims[a], 1, values[a].host, t);
+        args[a + 1] = &bufs[a];
+    }
+    int result = fn(args);
+    return result == halide_error_code_success ? BQ_OK : bq_kernel_status(result, &call);
+}
+
 static bq_status run_one(const shape *sh, bq_kernel_fn fn, const piece *p) {
     bq_call_context call;
     atomic_init(&call.failed, 0);
@@ -302,6 +351,10 @@ bq_status bq_execute(const bq_place *place, bq_family family, bq_dtype in, bq_dt
 
 bq_status bq_execute_kernel(const bq_place *place, bq_kernel_fn fn, bq_signature signature, bq_dtype in, bq_dtype out,
                             const bq_value *values, size_t rows, size_t cols) {
+    if (plain_signature[signature] && place->gpu == NULL && out != BQ_BIT && rows * cols <= place->max_chunk &&
+        rows * cols != 0) { /* (a BIT output's arrays are 2-D: the general path) */
+        return run_host_flat(fn, bq_signature_roles[signature], values, in, out, rows * cols);
+    }
     shape sh = {place, in, out, bq_signature_roles[signature], values, rows, cols, 0, out == BQ_BIT};
     size_t multiple = out == BQ_BIT ? 32 : 1;
     for (int a = 0; a < BQ_MAX_ARGS; a++) {

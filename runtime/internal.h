@@ -193,8 +193,17 @@ typedef struct {
 } bq_extent;
 /* BQ_E_INVALID with a message if an output overlaps another array, other than exactly in place. */
 bq_status bq_check_overlaps(const char *fn, const bq_extent *arrays, size_t count);
-/* Bytes of rows x cols elements of type (BIT rows padded to whole words); SIZE_MAX where that overflows. */
-size_t bq_extent_bytes(bq_dtype type, size_t rows, size_t cols);
+/* Bytes of rows x cols elements of type (BIT rows padded to whole words); SIZE_MAX where that overflows.
+ * Overflow-checked multiplies, not divisions, inline: this is on every call's path. */
+static inline size_t bq_extent_bytes(bq_dtype type, size_t rows, size_t cols) {
+    const bq_dtype_info *t = &bq_dtypes[type];
+    size_t row_bytes, bytes;
+    if (__builtin_mul_overflow(bq_units(cols, t), t->unit_bytes, &row_bytes) ||
+        __builtin_mul_overflow(row_bytes, rows, &bytes)) {
+        return SIZE_MAX;
+    }
+    return bytes;
+}
 /* The gradients' type of a backward call: BQ_E_INVALID for no bq_dtype, BQ_E_UNSUPPORTED for I8 and BIT. */
 bq_status bq_check_gradient_type(const char *fn, bq_dtype type);
 /* BQ_E_UNSUPPORTED with a message for a registered quantizer (its kernels are CPU code), for the GPU entry points. */

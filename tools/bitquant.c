@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "autoscheduled.h"
+#include "baseline.h"
 #include "device_memory.h"
 #include "reference.h"
 #include "roofline.h"
@@ -105,6 +106,7 @@ typedef enum {
     RUN_KERNEL,
     RUN_AUTOSCHEDULED,
     RUN_REFERENCE,
+    RUN_BASELINE,
     RUN_COPY,
     RUN_ADD,
     RUN_READ,
@@ -132,6 +134,7 @@ typedef struct {
     size_t copy_floats;
     const bq_autoscheduled_kernel *autoscheduled; /* RUN_AUTOSCHEDULED only */
     size_t roof_floats;                           /* rooflines: floats to move (0: n) */
+    bq_baseline_fn baseline;                      /* RUN_BASELINE only */
 } runner;
 
 static volatile float sink;
@@ -154,6 +157,9 @@ static int run_once(const runner *r) {
     case RUN_AUTOSCHEDULED:
         return r->c->backward ? bq_autoscheduled_backward(r->autoscheduled, r->q, b->x, b->g, b->out, b->n)
                               : bq_autoscheduled_forward(r->autoscheduled, r->q, b->x, b->out, b->n);
+    case RUN_BASELINE:
+        r->baseline(r->params, b->x, b->g, b->out, b->n);
+        return 0;
     case RUN_REFERENCE:
         return r->c->backward ? ref_backward(r->c->quantizer, r->params, b->x, b->g, b->out, b->n)
                               : ref_forward(r->c->quantizer, r->params, b->x, b->out, b->n);
@@ -226,6 +232,7 @@ static double time_median(const runner *r, int samples) {
 typedef struct {
     double kernel, roofline, ratio; /* medians: seconds, seconds, roofline time / kernel time */
     double vs_float; /* saved-bit rows: bq_forward's or bq_backward's time / the kernel's (else 0) */
+    double vs_baseline, baseline; /* one thread: the plain-C loop's time / the kernel's, its seconds (else 0) */
 } paired_times;
 
 /* The kernel and its roofline (roofs[0] plus roofs[1] if given) timed alternately, sample by sample, so
@@ -243,7 +250,7 @@ static int time_against_roofline(const runner *kernel, const runner *roofs[2], i
     out->kernel = bq_median(tk, samples);
     out->roofline = bq_median(tr, samples);
     out->ratio = bq_median(ratio, samples);
-    out->vs_float = 0.0;
+    out->vs_float = out->vs_baseline = out->baseline = 0.0;
     return 0;
 }
 
@@ -391,6 +398,25 @@ static int fill_halves(buffers *b) {
     return failed;
 }
 
+/* Progress on long runs: "bitquant bench: done/total cases" on stderr, where it is a terminal and the output
+ * is not --json; cleared before each row is printed, so that the rows stay whole. */
+static struct {
+    int enabled, shown, done, total;
+} progress;
+
+static void progress_clear(void) {
+    if (progress.shown) fputs("\r\033[K", stderr);
+    progress.shown = 0;
+}
+
+static void progress_step(void) {
+    progress.done++;
+    if (!progress.enabled) return;
+    fprintf(stderr, "\rbitquant bench: %d/%d cases", progress.done, progress.total);
+    fflush(stderr);
+    progress.shown = 1;
+}
+
 /* One result, as a table row or a JSON object; `where` is the CPU variant or the GPU backend, threads 0 for
  * a GPU. */
 static void print_row(const bench_options *o, const char *where, const char *schedule, const bench_case *c, size_t n,
@@ -399,6 +425,7 @@ static void print_row(const bench_options *o, const char *where, const char *sch
     double bytes = bytes_of(c, n);
     double gbps = bytes / t->kernel * 1e-9, roof_gbps = bytes / t->roofline * 1e-9;
     double vs_c = reference_seconds > 0 ? reference_seconds / t->kernel : NAN;
+    progress_clear();
     if (o->json) {
         printf("%s  {\"kernel\": \"%s\", \"on\": \"%s\", \"schedule\": \"%s\", \"n\": %zu, \"threads\": %d, "
                "\"median_us\": %.3f, \"gbps\": %.2f, \"roofline\": \"%s\", \"roofline_gbps\": %.2f, "
@@ -409,10 +436,14 @@ static void print_row(const bench_options *o, const char *where, const char *sch
             printf("\"kept_bytes_per_element\": %.3f, \"speedup_vs_float_path\": %.3f, ", c->planes / 8.0,
                    t->vs_float);
         }
-        if (isnan(vs_c))
-            printf("\"plain_c_us\": null, \"speedup_vs_plain_c\": null}");
+        if (t->vs_baseline > 0)
+            printf("\"baseline_us\": %.3f, \"ratio_baseline\": %.3f, ", t->baseline * 1e6, t->vs_baseline);
         else
-            printf("\"plain_c_us\": %.3f, \"speedup_vs_plain_c\": %.2f}", reference_seconds * 1e6, vs_c);
+            printf("\"baseline_us\": null, \"ratio_baseline\": null, ");
+        if (isnan(vs_c))
+            printf("\"reference_us\": null, \"speedup_vs_reference\": null}");
+        else
+            printf("\"reference_us\": %.3f, \"speedup_vs_reference\": %.2f}", reference_seconds * 1e6, vs_c);
         *first = 0;
     } else {
         char thr[16] = "-", label[64];
@@ -422,8 +453,12 @@ static void print_row(const bench_options *o, const char *where, const char *sch
         } else {
             snprintf(label, sizeof label, "  [%s]", schedule); /* under the hand-scheduled row */
         }
-        printf("%-32s %9zu %3s %10.1f %7.2f %13s %8.2f %6.2f ", label, n, thr, t->kernel * 1e6, gbps, roof_name,
+        printf("%-32s %9zu %3s %10.3f %7.2f %13s %8.2f %6.2f ", label, n, thr, t->kernel * 1e6, gbps, roof_name,
                roof_gbps, t->ratio);
+        if (t->vs_baseline > 0)
+            printf("%6.2f ", t->vs_baseline);
+        else
+            printf("%6s ", "-");
         if (isnan(vs_c))
             printf("%7s", "-");
         else
@@ -492,6 +527,7 @@ static int bench_gpus(const bench_options *o, bench_case *cases, int case_count,
             }
             print_row(o, bq_backend_name(backend), "hand", c, b->n, 0, &t, "device copy", reference_seconds[ci],
                       first);
+            progress_step();
         }
         test_device_free(dev, d.x);
         test_device_free(dev, d.g);
@@ -515,17 +551,29 @@ static int cmd_bench(const bench_options *o) {
         return 2;
     }
     const int samples = o->quick ? 5 : 15;
+    int on_cpu = o->on == NULL || strcmp(o->on, "cpu") == 0, gpu_cases = 0, gpus = 0;
+    for (int ci = 0; ci < case_count; ci++)
+        gpu_cases += !is_typed(&cases[ci]) && !cases[ci].saved && !cases[ci].custom;
+    for (int bi = 0; bi < BQ_BACKEND_COUNT; bi++) {
+        char device[256];
+        gpus += (o->on == NULL || strcmp(o->on, bq_backend_name((bq_backend)bi)) == 0) &&
+                bq_backend_compiled((bq_backend)bi) && bq_backend_device((bq_backend)bi, device, sizeof device) == BQ_OK;
+    }
+    progress.enabled = !o->json && isatty(STDERR_FILENO);
+    progress.total = o->size_count * ((on_cpu ? o->thread_count * case_count : 0) + gpus * gpu_cases);
     if (o->json)
         printf("{\"variant\": \"%s\", \"samples\": %d, \"results\": [\n", active, samples);
     else {
         printf("bitquant bench: variant %s, median of %d samples; GB/s counts bytes read + written;\n", active,
                samples);
-        printf("xroof = median over rounds of roofline time / kernel time, the two timed alternately; xC = plain C "
-               "reference time / kernel time (1 thread C)\n\n");
+        printf("xroof = median over rounds of roofline time / kernel time, the two timed alternately;\n"
+               "xbase = the same against the plain-C loop a user would write (tools/baseline.c, -O3 -march=native, "
+               "exact), on 1 thread;\nxref = the scalar conformance reference's time / kernel time (1 thread; not a "
+               "fair baseline: one call per element, no vectors)\n\n");
         printf("fwd_save / bwd_saved: bq_forward_save / bq_backward_saved keeping the bits shown (1 bit = 1/8 byte per "
                "element, instead of x's 4); xfloat = bq_forward's / bq_backward's time / theirs\n\n");
-        printf("%-32s %9s %3s %10s %7s %13s %8s %6s %7s %6s\n", "kernel", "n", "thr", "median us", "GB/s", "roofline",
-               "roof GB/s", "xroof", "xC", "xfloat");
+        printf("%-32s %9s %3s %10s %7s %13s %8s %6s %6s %7s %6s\n", "kernel", "n", "thr", "median us", "GB/s",
+               "roofline", "roof GB/s", "xroof", "xbase", "xref", "xfloat");
     }
     int first = 1;
     for (int si = 0; si < o->size_count; si++) {
@@ -554,7 +602,6 @@ static int cmd_bench(const bench_options *o) {
             int skip = is_typed(&cases[ci]) || cases[ci].custom || (o->quick && n > ((size_t)1 << 20));
             reference_seconds[ci] = skip ? -1.0 : time_median(&r, reference_samples);
         }
-        int on_cpu = o->on == NULL || strcmp(o->on, "cpu") == 0;
         for (int ti = 0; ti < o->thread_count && on_cpu; ti++) {
             int threads = o->threads[ti];
             bq_set_num_threads(threads);
@@ -615,12 +662,26 @@ static int cmd_bench(const bench_options *o) {
                     }
                     t.vs_float = vs.ratio;
                 }
+                bq_baseline_fn baseline = bq_baseline_find(c->quantizer, c->backward);
+                if (threads == 1 && baseline != NULL && !c->saved && !is_typed(c)) {
+                    runner rb = {.kind = RUN_BASELINE, .c = c, .params = &params, .b = &b, .baseline = baseline};
+                    const runner *against[2] = {&rb, NULL};
+                    paired_times vb;
+                    if (time_against_roofline(&r, against, samples, &vb) != 0) {
+                        fprintf(stderr, "bitquant bench: %s failed: %s\n", c->label, bq_last_error());
+                        bq_destroy(q);
+                        return 1;
+                    }
+                    t.vs_baseline = vb.ratio;
+                    t.baseline = vb.roofline;
+                }
                 print_row(o, active, "hand", c, n, threads, &t, roofline_name(c, shape), reference_seconds[ci],
                           &first);
                 /* Halide's autoschedulers beside the hand schedule, for the quantizer their family is named after. */
                 const bq_autoscheduled_kernel *k;
                 for (size_t a = 0;
-                     !c->saved && strcmp(c->family, c->quantizer) == 0 && (k = bq_autoscheduled_find(active, c->family, a)) != NULL;
+                     !c->saved && !is_typed(c) && strcmp(c->family, c->quantizer) == 0 &&
+                     (k = bq_autoscheduled_find(active, c->family, a)) != NULL;
                      a++) {
                     runner ra = r;
                     ra.kind = RUN_AUTOSCHEDULED;
@@ -636,6 +697,7 @@ static int cmd_bench(const bench_options *o) {
                 }
                 bq_destroy(q);
                 fflush(stdout);
+                progress_step();
             }
         }
         int gpu_failed = bench_gpus(o, cases, case_count, &b, reference_seconds, samples, &first);
@@ -647,6 +709,7 @@ static int cmd_bench(const bench_options *o) {
             free(b.x16[h]), free(b.g16[h]);
         if (gpu_failed) return 1;
     }
+    progress_clear();
     if (o->json) printf("\n]}\n");
     return 0;
 }

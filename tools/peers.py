@@ -348,7 +348,7 @@ def plot(rows, bench_rows, directions, path):
                         [b["roofline_gbps"] * per_element / roofline_bytes[b["roofline"]] for _, b in measured],
                         color=colors["roofline"], **style)
                 if threads == threads_list[0]:
-                    timed = [(n, b["plain_c_us"]) for n, b in measured if b["plain_c_us"]]
+                    timed = [(n, b["baseline_us"]) for n, b in measured if b.get("baseline_us")]
                     ax.plot([n for n, _ in timed], [per_element * n / (us * 1e3) for n, us in timed],
                             color=colors["plain C (1 thread)"], linestyle=":", marker="s", markersize=3)
             title = mine[0]["kernel"]

@@ -99,13 +99,35 @@ class Schedule:
             f.write("\n".join(self.lines) + "\n")
 
 
+class Counter:
+    """A one-line count of the comparisons done, on stderr where it is a terminal; cleared before each line of
+    the report (stdout), so that those stay whole."""
+
+    def __init__(self, total):
+        self.total, self.done, self.shown = total, 0, False
+        self.enabled = sys.stderr.isatty()
+
+    def clear(self):
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self.shown = False
+
+    def step(self, to=None):
+        self.done = self.done + 1 if to is None else to
+        if self.enabled:
+            sys.stderr.write(f"\rbitquant tune: {self.done}/{self.total} comparisons")
+            sys.stderr.flush()
+            self.shown = True
+
+
 class Bench:
     """Builds candidates of one family on one variant, and compares them with the baseline."""
 
-    def __init__(self, config, variant, family, sizes, threads, samples, workdir):
+    def __init__(self, config, variant, family, sizes, threads, samples, workdir, counter):
         self.config, self.variant, self.family = config, variant, family
         self.sizes, self.threads, self.samples = sizes, threads, samples
-        self.workdir = workdir
+        self.workdir, self.counter = workdir, counter
         self.built = {}
 
     def build(self, values):
@@ -132,6 +154,7 @@ class Bench:
                 return None, "build failed: " + why
         command = [self.config["harness"], self.family, str(self.threads), str(samples), *cand, *base]
         run = subprocess.run(command + [str(n) for n in self.sizes], capture_output=True, text=True)
+        self.counter.step()
         output = (run.stdout + run.stderr).strip()
         if run.returncode != 0:
             return None, output.splitlines()[0] if output else f"harness exited {run.returncode}"
@@ -216,16 +239,21 @@ def main():
     started = time.monotonic()
     changed = 0
     workdir = tempfile.mkdtemp(prefix="bitquant-tune-")
+    # Per family at most: the baseline, each candidate value, and the confirmation.
+    per_family = 2 + sum(len(candidates) for candidates in CPU_SPACE.values())
+    counter = Counter(per_family * len(chosen))
     try:
         for index, family in enumerate(chosen, 1):
             def progress(message, index=index, family=family):
                 elapsed = time.monotonic() - started
+                counter.clear()
                 print(f"[{index}/{len(chosen)} {family} {elapsed:5.0f}s] {message}", flush=True)
 
             baseline = schedule.effective(family, CPU_SPACE.keys())
-            bench = Bench(config, variant, family, sizes, args.threads, args.samples, workdir)
+            bench = Bench(config, variant, family, sizes, args.threads, args.samples, workdir, counter)
             progress(f"baseline {describe(baseline)}")
             result = tune_family(bench, baseline, progress)
+            counter.step(to=index * per_family)  # the values it skipped, and a confirmation not needed
             if result is None:
                 continue
             winner, rows = result
@@ -240,6 +268,7 @@ def main():
             changed += 1
             progress(f"wins: {describe(winner)} ({ratio:.2f}x the baseline's time)")
     finally:
+        counter.clear()
         shutil.rmtree(workdir, ignore_errors=True)
     if changed and not args.dry_run:
         schedule.write()
