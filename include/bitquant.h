@@ -186,7 +186,8 @@ bq_status bq_quantizer_param_at(size_t index, size_t param, bq_param_info *out);
  * The kernel ABI, which BQ_KERNEL_ABI_VERSION numbers: a kernel is a Halide _argv entry point (generated with
  * Halide 21, the user_context and no_runtime target features, sharing this library's Halide runtime, whose
  * halide_* functions libbitquant exports for it); args[0] points to the bq call's user context, then come
- * halide_buffer_t pointers for arrays and pointers to scalars:
+ * halide_buffer_t pointers for arrays (host memory, 1-D, min 0, stride 1; the runtime has checked them, so
+ * bitquant_add_quantizers compiles the kernels without Halide's own checks) and pointers to scalars:
  *   forward   x (float32, 1-D), params (float32, BQ_MAX_NAMED_PARAMS elements, the named parameters in declared
  *             order, the rest 0), y (float32, 1-D, x's extent)
  *   backward  x, g (float32, 1-D), params, threshold (float: the cancellation threshold, 0 for none), dx

@@ -335,10 +335,10 @@ bq_status bq_check_forward(const char *fn, const bq_quantizer *q, bq_dtype x_typ
     }
     bq_status status = forward_family(fn, q, x_type, y_type, family);
     if (status != BQ_OK) return status;
-    if (cols != 0 && rows > SIZE_MAX / cols) {
+    size_t n;
+    if (__builtin_mul_overflow(rows, cols, &n)) { /* a multiply, not a division, on every call's path */
         return bq_fail(BQ_E_INVALID, "%s: rows * cols = %zu * %zu overflows size_t", fn, rows, cols);
     }
-    size_t n = rows * cols;
     if (n == 0) return BQ_OK;
     if (x == NULL) return bq_fail(BQ_E_INVALID, "%s: x is NULL with %zu elements", fn, n);
     if (y == NULL) return bq_fail(BQ_E_INVALID, "%s: y is NULL with %zu elements", fn, n);

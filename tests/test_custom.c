@@ -7,8 +7,13 @@
  *   - their forward and backward (gradient cancellation off and on) equal a scalar reference bit for bit, on
  *     edge values, at every tail length, above the parallel threshold, and in place;
  *   - named parameters are checked as the built-ins' are, and the entry points they do not support (other
- *     types, saved bits, GPUs) say BQ_E_UNSUPPORTED. */
+ *     types, saved bits, GPUs) say BQ_E_UNSUPPORTED;
+ *   - while the registration runs, other threads list the quantizers and create and run the new ones as
+ *     soon as they appear, and always see whole entries (the tsan preset runs this too). */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +211,37 @@ static void check_unsupported(void) {
     CHECK(bq_create_named("scaled_sign", NULL, range, 1, &q) == BQ_E_INVALID && q == NULL, "bias 11 accepted");
 }
 
+/* A reader racing the registration: every listed entry is whole, and a registered quantizer, once listed,
+ * is created and runs. Counts its failures in *arg (an atomic_int). */
+static atomic_int registering_done;
+
+static void *reader(void *arg) {
+    atomic_int *bad = arg;
+    const float x[4] = {-2.0f, -0.0f, 0.5f, NAN};
+    int seen_after = 0;
+    while (seen_after < 200) {
+        int done = atomic_load(&registering_done);
+        size_t count = bq_quantizer_count();
+        for (size_t i = 0; i < count; i++) {
+            bq_quantizer_info info;
+            if (bq_quantizer_info_at(i, &info) != BQ_OK || info.name == NULL || info.params == NULL ||
+                info.forward_kernel == NULL) {
+                atomic_fetch_add(bad, 1);
+            }
+        }
+        bq_quantizer *q = NULL;
+        if (bq_create("round_ste", NULL, &q) == BQ_OK) {
+            float y[4];
+            if (bq_forward(q, x, y, 4) != BQ_OK || y[0] != -2.0f || !signbit(y[1]) || y[2] != 0.0f || !isnan(y[3])) {
+                atomic_fetch_add(bad, 1);
+            }
+            bq_destroy(q);
+        }
+        if (done) seen_after++;
+    }
+    return NULL;
+}
+
 int main(void) {
     const char *active = NULL;
     if (bq_cpu_variant_active(&active) != BQ_OK) {
@@ -217,7 +253,16 @@ int main(void) {
     CHECK(bq_create("scaled_sign", NULL, &q) == BQ_E_UNKNOWN, "scaled_sign exists before it is registered");
     check_rejections(active);
 
+    atomic_int bad_reads = 0;
+    pthread_t readers[3];
+    int started = 0;
+    for (; started < 3; started++) {
+        if (pthread_create(&readers[started], NULL, reader, &bad_reads) != 0) break;
+    }
     bq_status s = bq_test_quantizers_register();
+    atomic_store(&registering_done, 1);
+    for (int t = 0; t < started; t++) pthread_join(readers[t], NULL);
+    CHECK(atomic_load(&bad_reads) == 0, "%d bad reads by threads racing the registration", atomic_load(&bad_reads));
     CHECK(s == BQ_OK, "bq_test_quantizers_register: %s", bq_last_error());
     if (s != BQ_OK) return 1;
     CHECK(bq_test_quantizers_register() == BQ_E_INVALID && bq_quantizer_count() == builtins + 2,
