@@ -535,9 +535,10 @@ bq_status bq_pact_backward(const float *x, const float *grad_y, float *grad_x, f
     bq_status status = pact_quantizer(fn, alpha, 4, &q);
     if (status != BQ_OK) return status;
     if (grad_alpha == NULL) return bq_fail(BQ_E_INVALID, "%s: grad_alpha is NULL", fn);
-    status = bq_check_backward(fn, &q, BQ_F32, x, grad_y, grad_x, n, 1);
+    /* The arrays' overlaps are checked here, grad_alpha's with them, once. */
+    status = bq_check_backward(fn, &q, BQ_F32, x, grad_y, grad_x, n, 0);
     if (status != BQ_OK) return status;
-    size_t bytes = n * sizeof(float);
+    size_t bytes = bq_extent_bytes(BQ_F32, 1, n);
     const bq_extent arrays[] = {{"x", x, bytes, 0, 1},
                                 {"grad_y", grad_y, bytes, 0, 1},
                                 {"grad_x", grad_x, bytes, 1, 1},

@@ -300,6 +300,14 @@ static size_t aligned_rows(const shape *sh) {
     return rows;
 }
 
+/* A call's user context, before the kernel: no failure yet, and the device context and queue it runs in. */
+static void call_init(bq_call_context *call, void *device_context, void *device_queue) {
+    atomic_init(&call->failed, 0);
+    call->message[0] = '\0';
+    call->device_context = device_context;
+    call->device_queue = device_queue;
+}
+
 /* The common call, host memory on the CPU in one flat chunk of n elements (1-D arrays: no BIT output), for a
  * plain signature: each operand described once, straight into the argument list (no slots: nothing to
  * release or fold). Small calls are dominated by this path's cost, so it does no more than the kernel needs. */
@@ -309,9 +317,7 @@ static bq_status run_host_flat(bq_kernel_fn fn, const bq_role *roles, const bq_v
     halide_dimension_t dims[BQ_MAX_ARGS];
     void *args[BQ_MAX_ARGS + 1];
     bq_call_context call;
-    atomic_init(&call.failed, 0);
-    call.message[0] = '\0';
-    call.device_context = call.device_queue = NULL;
+    call_init(&call, NULL, NULL);
     const void *uc = &call;
     args[0] = &uc;
     for (int a = 0; a < BQ_MAX_ARGS && roles[a] != BQ_ROLE_NONE; a++) {
@@ -332,10 +338,7 @@ static bq_status run_host_flat(bq_kernel_fn fn, const bq_role *roles, const bq_v
 
 static bq_status run_one(const shape *sh, bq_kernel_fn fn, const piece *p) {
     bq_call_context call;
-    atomic_init(&call.failed, 0);
-    call.message[0] = '\0';
-    call.device_context = sh->place->context;
-    call.device_queue = sh->place->queue;
+    call_init(&call, sh->place->context, sh->place->queue);
     return bq_kernel_status(run_piece(sh, fn, p, &call), &call);
 }
 
