@@ -4,9 +4,10 @@
 set(BITQUANT_KERNEL_FEATURES "no_runtime-user_context")
 # Every kernel is compiled with the strict_float target feature (IEEE NaN, infinities, signed zeros and
 # rounding in the order written), but for the families listed here on CPU targets: their generators wrap
-# every operation in strict_float() themselves but for one polynomial whose input is always finite, which
-# LLVM may then contract into FMA (generators/quantize_math.h, swish_grad_core).
-set(BITQUANT_CPU_RELAXED_FAMILIES swishsign)
+# every operation in strict_float() themselves but for what they put in Funcs of their own (a polynomial whose
+# input is always finite, a multiply-add), which LLVM may then contract into FMA (generators/quantize_math.cpp,
+# swish_grad_core; generators/elementwise_generator.cpp, WeightDoReFaEstimate). Both are within a tolerance.
+set(BITQUANT_CPU_RELAXED_FAMILIES swishsign weightdorefa_estimate)
 # The CPU kernels of these signatures are compiled without Halide's checks of their arguments (no_asserts,
 # no_bounds_query): the runtime is their one caller and describes every buffer itself (runtime/exec.c), after
 # checking the call, so the checks are repeated work on every call (190 of the 250 instructions of a
