@@ -70,7 +70,7 @@ typedef struct {
     int backward;
     float cancel_threshold;
     int copies_gradient; /* a straight-through backward without cancellation reads g only, never x */
-    int dorefa_bits;     /* 0: the default */
+    int bits;            /* its bit width (bench_params says which parameter); 0: the default */
     const char *family;  /* the kernel family that runs it */
     bq_dtype in, out;    /* the element types (bq_forward_typed); the backward's are both `in` */
     int saved;           /* saved-bit training: bq_forward_save (forward) or bq_backward_saved (backward) */
@@ -86,6 +86,8 @@ typedef struct {
     int threads[4];
     int thread_count;
     const char *only;
+    size_t bits[24]; /* --bits: every float32 forward of a quantizer with a bit width, at each of these */
+    int bits_count;
     const char *on; /* NULL: the CPU and every GPU with a device; else "cpu" or a backend's name */
 } bench_options;
 
@@ -279,24 +281,48 @@ static const char *roofline_name(const bench_case *c, traffic_shape shape) {
     return names[shape];
 }
 
+/* Where a quantizer's bit width lives, read from the kernel table through bq_quantizer_info_at: bq_params's
+ * dorefa_bits (InputDoReFa, WeightDoReFa) or a named integer parameter "bits" (Pact); none for the rest. */
+typedef enum { BITS_NONE, BITS_DOREFA, BITS_NAMED } bits_param;
+
+static bits_param bits_param_of(const char *quantizer) {
+    for (size_t i = 0; i < bq_quantizer_count(); i++) {
+        bq_quantizer_info info;
+        if (bq_quantizer_info_at(i, &info) != BQ_OK || strcmp(info.name, quantizer) != 0) continue;
+        for (size_t k = 0; k < bq_quantizer_param_count(i); k++) {
+            bq_param_info param;
+            if (bq_quantizer_param_at(i, k, &param) == BQ_OK && strcmp(param.name, "bits") == 0 &&
+                param.kind == BQ_PARAM_INTEGER)
+                return BITS_NAMED;
+        }
+        return strstr(info.params, "dorefa_bits") != NULL ? BITS_DOREFA : BITS_NONE;
+    }
+    return BITS_NONE;
+}
+
 static void bench_params(const bench_case *c, bq_params *p) {
     bq_params_init(p);
     p->cancel_threshold = c->cancel_threshold;
-    if (c->dorefa_bits) p->dorefa_bits = c->dorefa_bits;
+    if (c->bits && bits_param_of(c->quantizer) == BITS_DOREFA) p->dorefa_bits = c->bits;
 }
+
+/* The plain-C loop and the scalar reference run a named bit width at its default only (Pact's 4). */
+static int default_bits_only(const bench_case *c) { return c->bits && bits_param_of(c->quantizer) == BITS_NAMED; }
 
 /* The case's quantizer (its parameters in *p), or NULL after saying why. */
 static bq_quantizer *create_quantizer(const bench_case *c, bq_params *p) {
     bench_params(c, p);
     bq_quantizer *q = NULL;
-    if (bq_create(c->quantizer, p, &q) != BQ_OK) {
+    const bq_named_param bits = {"bits", c->bits};
+    if (bq_create_named(c->quantizer, p, &bits, default_bits_only(c) ? 1 : 0, &q) != BQ_OK) {
         fprintf(stderr, "bitquant bench: %s\n", bq_last_error());
         return NULL;
     }
     return q;
 }
 
-static int build_cases(bench_case *cases, int max, const char *only) {
+static int build_cases(bench_case *cases, int max, const bench_options *o) {
+    const char *only = o->only;
     int count = 0;
     for (size_t i = 0; i < bq_quantizer_count(); i++) {
         bq_quantizer_info info;
@@ -313,7 +339,7 @@ static int build_cases(bench_case *cases, int max, const char *only) {
                 c->backward = dir;
                 c->cancel_threshold = thresholds[t];
                 c->copies_gradient = dir && !t && strcmp(info.backward_kernel, "ste") == 0;
-                c->dorefa_bits = 0;
+                c->bits = 0;
                 c->family = dir ? info.backward_kernel : info.forward_kernel;
                 c->in = c->out = BQ_F32;
                 c->saved = c->planes = 0;
@@ -321,6 +347,13 @@ static int build_cases(bench_case *cases, int max, const char *only) {
             }
         }
         if (custom) continue; /* its kernels are float32 only */
+        /* --bits: the float32 forward again at each width (the backwards do not depend on it). */
+        for (int k = 0; k < o->bits_count && bits_param_of(info.name) != BITS_NONE && count < max; k++) {
+            bench_case *c = &cases[count++];
+            *c = (bench_case){.quantizer = info.name, .bits = (int)o->bits[k], .family = info.forward_kernel,
+                              .in = BQ_F32, .out = BQ_F32};
+            snprintf(c->label, sizeof c->label, "%s.forward[%zu bit%s]", info.name, o->bits[k], o->bits[k] > 1 ? "s" : "");
+        }
         /* The half-precision forms of its forward and its backward, and sign's packed and int8 outputs. */
         static const bq_dtype halves[] = {BQ_F16, BQ_BF16};
         for (int dir = 0; dir < 2 && count + 2 <= max; dir++) {
@@ -361,10 +394,10 @@ static int build_cases(bench_case *cases, int max, const char *only) {
             snprintf(c->label, sizeof c->label, "%s.forward[%s->%s]", info.name, packed[k][0] == BQ_F32 ? "f32" : "f16",
                      packed[k][1] == BQ_BIT ? "b1" : "i8");
         }
-        /* WeightDoReFa runs a different kernel above 4 bits: show both. */
-        if (strcmp(info.name, "weightdorefa") == 0 && count < max) {
+        /* WeightDoReFa runs a different kernel above 4 bits: show both (unless --bits shows them all). */
+        if (strcmp(info.name, "weightdorefa") == 0 && o->bits_count == 0 && count < max) {
             bench_case *c = &cases[count++];
-            *c = (bench_case){.quantizer = info.name, .dorefa_bits = 8, .family = info.forward_kernel, .in = BQ_F32,
+            *c = (bench_case){.quantizer = info.name, .bits = 8, .family = info.forward_kernel, .in = BQ_F32,
                               .out = BQ_F32};
             snprintf(c->label, sizeof c->label, "%s.forward[8 bits]", info.name);
         }
@@ -545,7 +578,7 @@ static int cmd_bench(const bench_options *o) {
         return 1;
     }
     bench_case cases[BENCH_MAX_CASES];
-    int case_count = build_cases(cases, (int)(sizeof cases / sizeof cases[0]), o->only);
+    int case_count = build_cases(cases, (int)(sizeof cases / sizeof cases[0]), o);
     if (case_count == 0) {
         fprintf(stderr, "bitquant bench: no quantizer named %s\n", o->only);
         return 2;
@@ -598,8 +631,9 @@ static int cmd_bench(const bench_options *o) {
             bq_params params;
             bench_params(&cases[ci], &params);
             runner r = {.kind = RUN_REFERENCE, .c = &cases[ci], .params = &params, .b = &b, .threads = 1};
-            /* the reference is float32, and has no registered quantizers */
-            int skip = is_typed(&cases[ci]) || cases[ci].custom || (o->quick && n > ((size_t)1 << 20));
+            /* the reference is float32, has no registered quantizers, and runs Pact at its default bits */
+            int skip = is_typed(&cases[ci]) || cases[ci].custom || default_bits_only(&cases[ci]) ||
+                       (o->quick && n > ((size_t)1 << 20));
             reference_seconds[ci] = skip ? -1.0 : time_median(&r, reference_samples);
         }
         for (int ti = 0; ti < o->thread_count && on_cpu; ti++) {
@@ -663,7 +697,7 @@ static int cmd_bench(const bench_options *o) {
                     t.vs_float = vs.ratio;
                 }
                 bq_baseline_fn baseline = bq_baseline_find(c->quantizer, c->backward);
-                if (threads == 1 && baseline != NULL && !c->saved && !is_typed(c)) {
+                if (threads == 1 && baseline != NULL && !c->saved && !is_typed(c) && !default_bits_only(c)) {
                     runner rb = {.kind = RUN_BASELINE, .c = c, .params = &params, .b = &b, .baseline = baseline};
                     const runner *against[2] = {&rb, NULL};
                     paired_times vb;
@@ -726,6 +760,29 @@ static int parse_list(const char *text, size_t *out, int max) {
             return -1;
         }
         out[count++] = (size_t)v;
+    }
+    free(copy);
+    return count;
+}
+
+/* --bits "1-8" or "2,4,8" (ranges and single widths, comma-separated), each in 1..24: the count, or -1. */
+static int parse_bits(const char *text, size_t *out, int max) {
+    int count = 0;
+    char *copy = strdup(text), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *end = NULL;
+        long first = strtol(tok, &end, 10), last = first;
+        if (end != tok && *end == '-') {
+            char *from = end + 1;
+            last = strtol(from, &end, 10);
+            if (end == from) end = from - 1; /* "3-": not a range */
+        }
+        if (end == tok || *end != '\0' || first < 1 || last > 24 || first > last || count + (last - first) >= max) {
+            free(copy);
+            return -1;
+        }
+        for (long b = first; b <= last; b++)
+            out[count++] = (size_t)b;
     }
     free(copy);
     return count;
@@ -801,12 +858,14 @@ static int load_quantizers(const char *path) {
 static int usage(void) {
     fprintf(stderr, "usage: bitquant list [--load LIB]...\n"
                     "       bitquant bench [--quick] [--json] [--sizes 2^16,2^24] [--threads 1,2] [--quantizer NAME]\n"
-                    "                      [--on cpu|cuda|opencl] [--load LIB]...\n"
+                    "                      [--bits 1-8] [--on cpu|cuda|opencl] [--load LIB]...\n"
                     "       bitquant tune [--variant V] [--families a,b] [--sizes ...] [--threads N] [--dry-run]\n"
                     "  list   quantizers, their kernels and parameters, CPU variants and the active one, GPU backends\n"
                     "  bench  median time, GB/s, ratio to same-run rooflines and speedup over plain C, per kernel,\n"
                     "         on the CPU and on each GPU backend with a device (device memory), or --on one of them\n"
-                    "         (default sizes 2^16 and 2^24, threads 1 and 2; --quick: 2^16 and 2^20, 5 samples)\n"
+                    "         (default sizes 2^16 and 2^24, threads 1 and 2; --quick: 2^16 and 2^20, 5 samples;\n"
+                    "         --bits: each float32 forward with a bit width also at these, xbase and xref\n"
+                    "         at Pact's default bits only)\n"
                     "  tune   sweep schedules/<variant>.sched on this machine, keep exact and faster values\n"
                     "         (from the build tree; then rebuild and bench; bitquant tune --help for more)\n"
                     "  --load LIB  register the quantizers of LIB, a SHARED library of bitquant_add_quantizers\n");
@@ -849,6 +908,9 @@ int main(int argc, char **argv) {
                 o.threads[k] = (int)t[k];
         } else if (strcmp(argv[i], "--quantizer") == 0 && i + 1 < argc) {
             o.only = argv[++i];
+        } else if (strcmp(argv[i], "--bits") == 0 && i + 1 < argc) {
+            o.bits_count = parse_bits(argv[++i], o.bits, (int)(sizeof o.bits / sizeof o.bits[0]));
+            if (o.bits_count <= 0) return usage();
         } else if (strcmp(argv[i], "--on") == 0 && i + 1 < argc) {
             o.on = argv[++i];
             if (strcmp(o.on, "cpu") != 0 && strcmp(o.on, "cuda") != 0 && strcmp(o.on, "opencl") != 0) return usage();
