@@ -136,6 +136,7 @@ typedef struct {
     size_t copy_floats;
     const bq_autoscheduled_kernel *autoscheduled; /* RUN_AUTOSCHEDULED only */
     size_t roof_floats;                           /* rooflines: floats to move (0: n) */
+    bq_dtype roof_type; /* rooflines: x and g as they are (BQ_F32) or their 16-bit copies, the kernel's inputs */
     bq_baseline_fn baseline;                      /* RUN_BASELINE only */
 } runner;
 
@@ -143,6 +144,8 @@ static volatile float sink;
 
 static int run_once(const runner *r) {
     const buffers *b = r->b;
+    /* a roofline reads the same buffers as the kernel it stands beside: the 16-bit ones as floats */
+    const float *roof_x = input_of(b, r->roof_type), *roof_g = gradient_of(b, r->roof_type);
     switch (r->kind) {
     case RUN_KERNEL:
         if (r->c->saved) {
@@ -166,13 +169,13 @@ static int run_once(const runner *r) {
         return r->c->backward ? ref_backward(r->c->quantizer, r->params, b->x, b->g, b->out, b->n)
                               : ref_forward(r->c->quantizer, r->params, b->x, b->out, b->n);
     case RUN_COPY:
-        roofline_copy(b->x, b->out, r->roof_floats ? r->roof_floats : b->n, r->threads);
+        roofline_copy(roof_x, b->out, r->roof_floats ? r->roof_floats : b->n, r->threads);
         return 0;
     case RUN_ADD:
-        roofline_add(b->x, b->g, b->out, r->roof_floats ? r->roof_floats : b->n, r->threads);
+        roofline_add(roof_x, roof_g, b->out, r->roof_floats ? r->roof_floats : b->n, r->threads);
         return 0;
     case RUN_READ:
-        sink = roofline_read(b->x, r->roof_floats ? r->roof_floats : b->n, r->threads);
+        sink = roofline_read(roof_x, r->roof_floats ? r->roof_floats : b->n, r->threads);
         return 0;
     case RUN_PACK:
         roofline_pack(b->x, (uint32_t *)b->out, b->n, r->threads);
@@ -642,9 +645,14 @@ static int cmd_bench(const bench_options *o) {
             runner roof_copy = {.kind = RUN_COPY, .b = &b, .threads = threads};
             runner roof_add = {.kind = RUN_ADD, .b = &b, .threads = threads};
             runner roof_read = {.kind = RUN_READ, .b = &b, .threads = threads};
-            runner roof_copy16 = {.kind = RUN_COPY, .b = &b, .threads = threads, .roof_floats = n / 2};
-            runner roof_add16 = {.kind = RUN_ADD, .b = &b, .threads = threads, .roof_floats = n / 2};
-            runner roof_read16 = {.kind = RUN_READ, .b = &b, .threads = threads, .roof_floats = n / 2};
+            /* 16-bit rows: the same bytes as n / 2 floats, of the 16-bit buffers, per type (F16 1, BF16 2) */
+            runner roof_copy16[3], roof_add16[3], roof_read16[3];
+            for (int h = 1; h <= 2; h++) {
+                roof_copy16[h] = (runner){.kind = RUN_COPY, .b = &b, .threads = threads, .roof_floats = n / 2,
+                                          .roof_type = (bq_dtype)h};
+                roof_add16[h] = roof_copy16[h], roof_add16[h].kind = RUN_ADD;
+                roof_read16[h] = roof_copy16[h], roof_read16[h].kind = RUN_READ;
+            }
             runner roof_pack = {.kind = RUN_PACK, .b = &b, .threads = threads};
             runner roof_narrow = {.kind = RUN_NARROW, .b = &b, .threads = threads};
             /* the saved bits' traffic, 1/8 byte per plane and element: written as a copy of that many bytes
@@ -663,14 +671,14 @@ static int cmd_bench(const bench_options *o) {
                 if (q == NULL) return 1;
                 traffic_shape shape = shape_of(c);
                 int half = c->in != BQ_F32;
-                const runner *roofs[2] = {shape == SHAPE_GRAD ? (half ? &roof_add16 : &roof_add)
+                const runner *roofs[2] = {shape == SHAPE_GRAD ? (half ? &roof_add16[c->in] : &roof_add)
                                           : shape == SHAPE_PACK   ? &roof_pack
                                           : shape == SHAPE_NARROW ? &roof_narrow
-                                          : shape == SHAPE_READ   ? &roof_read16
-                                                                  : (half ? &roof_copy16 : &roof_copy),
-                                          shape == SHAPE_REDUCE_MAP ? (half ? &roof_read16 : &roof_read) : NULL};
+                                          : shape == SHAPE_READ   ? &roof_read16[c->in]
+                                                                  : (half ? &roof_copy16[c->in] : &roof_copy),
+                                          shape == SHAPE_REDUCE_MAP ? (half ? &roof_read16[c->in] : &roof_read) : NULL};
                 if (c->saved && shape != SHAPE_REDUCE_MAP) { /* WeightDoReFa's forward keeps its read+copy */
-                    roofs[0] = half ? &roof_copy16 : &roof_copy;
+                    roofs[0] = half ? &roof_copy16[c->in] : &roof_copy;
                     roofs[1] = c->backward ? &roof_read_bits[c->planes] : &roof_copy_bits[c->planes];
                 }
                 runner r = {.kind = RUN_KERNEL, .c = c, .q = q, .params = &params, .b = &b, .threads = threads};
