@@ -136,7 +136,7 @@ typedef struct {
     size_t copy_floats;
     const bq_autoscheduled_kernel *autoscheduled; /* RUN_AUTOSCHEDULED only */
     size_t roof_floats;                           /* rooflines: floats to move (0: n) */
-    bq_dtype roof_type; /* rooflines: x and g as they are (BQ_F32) or their 16-bit copies, the kernel's inputs */
+    bq_dtype roof_type;                           /* rooflines: x and g (BQ_F32) or their 16-bit copies */
     bq_baseline_fn baseline;                      /* RUN_BASELINE only */
 } runner;
 
@@ -355,7 +355,8 @@ static int build_cases(bench_case *cases, int max, const bench_options *o) {
             bench_case *c = &cases[count++];
             *c = (bench_case){.quantizer = info.name, .bits = (int)o->bits[k], .family = info.forward_kernel,
                               .in = BQ_F32, .out = BQ_F32};
-            snprintf(c->label, sizeof c->label, "%s.forward[%zu bit%s]", info.name, o->bits[k], o->bits[k] > 1 ? "s" : "");
+            snprintf(c->label, sizeof c->label, "%s.forward[%zu bit%s]", info.name, o->bits[k],
+                     o->bits[k] > 1 ? "s" : "");
         }
         /* The half-precision forms of its forward and its backward, and sign's packed and int8 outputs. */
         static const bq_dtype halves[] = {BQ_F16, BQ_BF16};
