@@ -643,16 +643,13 @@ static int cmd_bench(const bench_options *o) {
         for (int ti = 0; ti < o->thread_count && on_cpu; ti++) {
             int threads = o->threads[ti];
             bq_set_num_threads(threads);
-            runner roof_copy = {.kind = RUN_COPY, .b = &b, .threads = threads};
-            runner roof_add = {.kind = RUN_ADD, .b = &b, .threads = threads};
-            runner roof_read = {.kind = RUN_READ, .b = &b, .threads = threads};
-            /* 16-bit rows: the same bytes as n / 2 floats, of the 16-bit buffers, per type (F16 1, BF16 2) */
-            runner roof_copy16[3], roof_add16[3], roof_read16[3];
-            for (int h = 1; h <= 2; h++) {
-                roof_copy16[h] = (runner){.kind = RUN_COPY, .b = &b, .threads = threads, .roof_floats = n / 2,
-                                          .roof_type = (bq_dtype)h};
-                roof_add16[h] = roof_copy16[h], roof_add16[h].kind = RUN_ADD;
-                roof_read16[h] = roof_copy16[h], roof_read16[h].kind = RUN_READ;
+            /* by the kernel's input type: x and g (BQ_F32), or their 16-bit copies moved as n / 2 floats */
+            runner roof_copy[BQ_BF16 + 1], roof_add[BQ_BF16 + 1], roof_read[BQ_BF16 + 1];
+            for (int t = BQ_F32; t <= BQ_BF16; t++) {
+                roof_copy[t] = (runner){.kind = RUN_COPY, .b = &b, .threads = threads,
+                                        .roof_floats = t == BQ_F32 ? 0 : n / 2, .roof_type = (bq_dtype)t};
+                roof_add[t] = roof_copy[t], roof_add[t].kind = RUN_ADD;
+                roof_read[t] = roof_copy[t], roof_read[t].kind = RUN_READ;
             }
             runner roof_pack = {.kind = RUN_PACK, .b = &b, .threads = threads};
             runner roof_narrow = {.kind = RUN_NARROW, .b = &b, .threads = threads};
@@ -671,15 +668,14 @@ static int cmd_bench(const bench_options *o) {
                 bq_quantizer *q = create_quantizer(c, &params);
                 if (q == NULL) return 1;
                 traffic_shape shape = shape_of(c);
-                int half = c->in != BQ_F32;
-                const runner *roofs[2] = {shape == SHAPE_GRAD ? (half ? &roof_add16[c->in] : &roof_add)
+                const runner *roofs[2] = {shape == SHAPE_GRAD     ? &roof_add[c->in]
                                           : shape == SHAPE_PACK   ? &roof_pack
                                           : shape == SHAPE_NARROW ? &roof_narrow
-                                          : shape == SHAPE_READ   ? &roof_read16[c->in]
-                                                                  : (half ? &roof_copy16[c->in] : &roof_copy),
-                                          shape == SHAPE_REDUCE_MAP ? (half ? &roof_read16[c->in] : &roof_read) : NULL};
+                                          : shape == SHAPE_READ   ? &roof_read[c->in]
+                                                                  : &roof_copy[c->in],
+                                          shape == SHAPE_REDUCE_MAP ? &roof_read[c->in] : NULL};
                 if (c->saved && shape != SHAPE_REDUCE_MAP) { /* WeightDoReFa's forward keeps its read+copy */
-                    roofs[0] = half ? &roof_copy16[c->in] : &roof_copy;
+                    roofs[0] = &roof_copy[c->in];
                     roofs[1] = c->backward ? &roof_read_bits[c->planes] : &roof_copy_bits[c->planes];
                 }
                 runner r = {.kind = RUN_KERNEL, .c = c, .q = q, .params = &params, .b = &b, .threads = threads};
