@@ -87,22 +87,29 @@ struct Pact : Quantizer<Pact> {
     }
 };
 
-// out(w, r) = word w of row (or plane) r, packed LSB first: bits(b, w, r) is 1 << b where bit(c, r) holds for
-// column c = 32 w + b (false past the end of the row, cols: the clamp keeps bit()'s reads in bounds, and loop
-// partitioning keeps both out of the steady state). word(w, r) sums them (the bits are disjoint, so the sum is
-// their OR), which a vectorized reduction over the 32 bits computes: one compare per vector, a horizontal add.
+// out(w, r) = word w of row (or plane) r, packed LSB first: bit b is bit(c, r) for column c = 32 w + b, and 0
+// past the end of the row, cols. bits(c, r) reads bit() at c clamped into the row (loop partitioning keeps the
+// clamp out of the steady state); the last word, when the row ends inside it, is then ANDed with a mask of its
+// cols % 32 valid bits, one scalar AND per row rather than a compare per bit. On CPUs the word is the
+// concatenation of its 32 bools (concat_bits), which schedule_words computes as one vector compare whose mask is
+// the word; on GPUs, where a thread computes a word, the OR of each bit shifted into place.
 PackedStages define_packed(Func out, const Expr &cols, const Var &w, const Var &r,
-                           const std::function<Expr(const Expr &, const Var &)> &bit) {
-    Var b("b");
-    Expr c = w * 32 + b;
-    Func bits("bits"), word("word");
-    bits(b, w, r) = select(likely(c < cols) && bit(clamp(likely(c), 0, cols - 1), r), u32(1) << cast<uint32_t>(b),
-                           u32(0));
-    RDom rb(0, 32, "rb");
-    word(w, r) = u32(0);
-    word(w, r) += bits(rb, w, r);
-    out(w, r) = word(w, r);
-    return {out, word, bits, w, r, b, rb};
+                           const std::function<Expr(const Expr &, const Var &)> &bit, const Target &target) {
+    Var c("c");
+    Func bits("bits");
+    bits(c, r) = bit(clamp(likely(c), 0, cols - 1), r);
+    std::vector<Expr> lanes;
+    for (int b = 0; b < 32; b++) lanes.push_back(bits(w * 32 + b, r));
+    Expr word;
+    if (target.has_gpu_feature()) {
+        word = u32(0);
+        for (int b = 0; b < 32; b++) word = word | select(lanes[b], u32(1u << b), u32(0));
+    } else {
+        word = concat_bits(lanes);
+    }
+    Expr tail = (u32(1) << cast<uint32_t>(cols % 32)) - u32(1); // used only where cols % 32 is in 1 .. 31
+    out(w, r) = select(likely(w < cols / 32), word, word & tail);
+    return {out, bits, w, r, c};
 }
 
 // MAP: y(i) = Q::quantize(x(i); p0, p1). x and y are of the types the build gives (in_type, out_type:
@@ -150,9 +157,9 @@ template <typename Q> class Map : public TypedGenerator<Map<Q>> {
         Expr cols = x.dim(0).extent();
         PackedStages stages = define_packed(y, cols, w, r, [this](const Expr &c, const Var &row) {
             return Q::negative(this->widen_in(x(c, row)), p0, p1);
-        });
+        }, this->get_target());
         schedule_packed(stages, (cols + 31) / 32, x.dim(1).extent(), Q::specializations(p0, p1), this->schedule(),
-                        this->get_target());
+                        this->get_target(), this->get_pipeline());
     }
 };
 
@@ -161,11 +168,11 @@ template <typename Q> class Map : public TypedGenerator<Map<Q>> {
 // p < saved.dim(1).extent() (1 or 2) with a_0 = a0, a_1 = a1: define_packed over the n elements, one "row" per
 // plane. `value` gives x(i) widened to float32 for an index i in [0, n).
 PackedStages define_saved(Func saved, const std::function<Expr(const Expr &)> &value, const Expr &n, const Expr &a0,
-                          const Expr &a1, const Var &w) {
+                          const Expr &a1, const Var &w, const Target &target) {
     Var p("p");
     return define_packed(saved, n, w, p, [&](const Expr &c, const Var &plane) {
         return abs_le(value(c), select(plane == 0, a0, a1));
-    });
+    }, target);
 }
 
 // SAVE: Map's y, and in the same pass over x the planes of saved that the backward pass needs (define_saved),
@@ -193,12 +200,13 @@ template <typename Q> class MapSave : public TypedGenerator<MapSave<Q>> {
         Expr n = x.dim(0).extent();
         y(w) = this->narrow_out(Q::quantize(this->widen_in(x(w)), p0, p1));
         PackedStages stages =
-            define_saved(saved, [this](const Expr &i) { return this->widen_in(x(i)); }, n, a0, a1, w);
+            define_saved(saved, [this](const Expr &i) { return this->widen_in(x(i)); }, n, a0, a1, w,
+                         this->get_target());
         // Every buffer starts at 0 (the runtime describes them so): define_saved clamps to [0, n).
         x.dim(0).set_min(0);
         y.dim(0).set_min(0);
         saved.dim(0).set_min(0);
-        schedule_saving(stages, y, n, this->schedule(), this->get_target());
+        schedule_saving(stages, y, n, this->schedule(), this->get_target(), this->get_pipeline());
     }
 };
 
@@ -216,10 +224,11 @@ class SaveBits : public TypedGenerator<SaveBits> {
     void generate() {
         Var w("w");
         PackedStages stages =
-            define_saved(saved, [this](const Expr &i) { return widen_in(x(i)); }, x.dim(0).extent(), a0, a1, w);
+            define_saved(saved, [this](const Expr &i) { return widen_in(x(i)); }, x.dim(0).extent(), a0, a1, w,
+                         get_target());
         x.dim(0).set_min(0);
         saved.dim(0).set_min(0);
-        schedule_saving(stages, Func(), x.dim(0).extent(), schedule(), get_target());
+        schedule_saving(stages, Func(), x.dim(0).extent(), schedule(), get_target(), get_pipeline());
     }
 };
 

@@ -109,32 +109,49 @@ void schedule_packed_cpu(Stage stage, const PackedStages &p, const Expr &words, 
     stage.split(p.w, wo, wi, chunk_words, TailStrategy::GuardWithIf);
 }
 
-// The words of a packed output, computed at loop `at` of out: on CPUs the 32 bits of a word a vector and
-// their sum a vectorized reduction; on GPUs a thread's unrolled loop.
-void schedule_words(const PackedStages &p, const Var &at, const Target &target) {
-    Func word = p.word, bits = p.bits; // handles: scheduling them schedules the stages
-    word.compute_at(p.out, at);
-    if (target.has_gpu_feature()) {
-        word.update().unroll(p.rb.x);
-        return;
+// Halide stores a Func of bools as bytes and reads a word's 32 of them back one at a time,
+// reinterpret<uint32>(concat_vectors(uint1(bits[0]), ..., uint1(bits[31]))), which LLVM does not fold back
+// into the compare that wrote them. Read as one vector, reinterpret<uint32>(uint1x32(bits[ramp(0, 1, 32)])),
+// the word is that compare's mask: AVX-512 stores it from a mask register (kmovd), AVX2 and SSE4.1 take it
+// with pmovmskb, NEON narrows it and adds across lanes. Casting the lanes after the shuffle instead of before
+// is exact, whatever the shuffle.
+class ReadBoolsAsVector : public Internal::IRMutator {
+    using IRMutator::visit;
+    Expr visit(const Internal::Reinterpret *op) override {
+        const auto *shuffle = op->value.as<Internal::Shuffle>();
+        if (!shuffle || !op->value.type().is_bool()) return IRMutator::visit(op);
+        std::vector<Expr> stored;
+        for (const Expr &lane : shuffle->vectors) {
+            const auto *cast = lane.as<Internal::Cast>();
+            if (!cast) return IRMutator::visit(op);
+            stored.push_back(cast->value);
+        }
+        Expr vector = Internal::simplify(Internal::Shuffle::make(stored, shuffle->indices));
+        return Internal::Reinterpret::make(op->type, Internal::Cast::make(op->value.type(), vector));
     }
-    word.update().atomic().vectorize(p.rb.x);
-    bits.compute_at(word, p.w).vectorize(p.b, 32);
+};
+
+// The words of a packed output, computed at loop `at` of out: on CPUs the 32 bools of a word one vector, read
+// back as one (ReadBoolsAsVector, added to the pipeline); on GPUs each thread's bits are inlined.
+void schedule_words(const PackedStages &p, const Var &at, const Target &target, Pipeline pipeline) {
+    if (target.has_gpu_feature()) return;
+    Func bits = p.bits; // a handle: scheduling it schedules the stage
+    bits.compute_at(p.out, at).vectorize(p.c, 32);
+    pipeline.add_custom_lowering_pass(new ReadBoolsAsVector);
 }
 
 } // namespace
 
 void schedule_packed(const PackedStages &p, const Expr &words, const Expr &rows, const std::vector<Expr> &specializations,
-                     const Schedule &s, const Target &target) {
+                     const Schedule &s, const Target &target, Pipeline pipeline) {
     Func y = p.out;
     if (target.has_gpu_feature()) {
         Var block("block"), thread("thread");
         y.split(p.w, block, thread, s.block_size, TailStrategy::GuardWithIf).gpu_blocks(block, p.r).gpu_threads(thread);
-        schedule_words(p, thread, target);
         return;
     }
     Var wo("wo"), wi("wi");
-    schedule_words(p, wi, target);
+    schedule_words(p, wi, target, pipeline);
     for (const Expr &condition : specializations) {
         schedule_packed_cpu(y.specialize(condition), p, words, rows, s, wo, wi);
     }
@@ -160,10 +177,11 @@ void autoschedule_elementwise(Func out, const Var &i, const Expr &n, const std::
     schedule_elementwise(out, i, n, {}, s, target);
 }
 
-void schedule_saving(const PackedStages &st, Func y, const Expr &n, const Schedule &s, const Target &target) {
+void schedule_saving(const PackedStages &st, Func y, const Expr &n, const Schedule &s, const Target &target,
+                     Pipeline pipeline) {
     Func saved = st.out;
     Var wo("wo"), wi("wi");
-    schedule_words(st, wi, target);
+    schedule_words(st, wi, target, pipeline);
     if (target.has_gpu_feature()) {
         saved.split(st.w, wo, wi, s.block_size, TailStrategy::GuardWithIf)
             .reorder(wi, st.r, wo)

@@ -67,19 +67,18 @@ void schedule_elementwise(Halide::Func out, const Halide::Var &i, const Halide::
                           const std::vector<Halide::Expr> &specializations, const Schedule &s,
                           const Halide::Target &target);
 
-// A bit-packed output out(w, r) over words x rows (or, for saved bits, x planes): word(w, r) is the reduction
-// of bits(b, w, r) over rb (the 32 bits b of a word). schedule_packed: on CPUs the bits of one word are a vector
-// of 32 lanes (a compare per vector of inputs, then a horizontal add), the rows or else the words of a row are
-// cut into parallel chunks as an elementwise output is, from parallel_min elements (32 per word) up; on GPUs a
-// thread computes a word.
+// A bit-packed output out(w, r) over words x rows (or, for saved bits, x planes): word w holds bits(c, r) of
+// the columns c = 32 w .. 32 w + 31. schedule_packed: on CPUs the 32 bools of a word are one vector (a compare
+// per vector of inputs, its mask the word: see ReadBoolsAsVector, a lowering pass it adds to `pipeline`), the
+// rows or else the words of a row are cut into parallel chunks as an elementwise output is, from parallel_min
+// elements (32 per word) up; on GPUs a thread computes a word.
 struct PackedStages {
-    Halide::Func out, word, bits;
-    Halide::Var w, r, b;
-    Halide::RDom rb;
+    Halide::Func out, bits;
+    Halide::Var w, r, c;
 };
 void schedule_packed(const PackedStages &stages, const Halide::Expr &words, const Halide::Expr &rows,
-                     const std::vector<Halide::Expr> &specializations, const Schedule &s,
-                     const Halide::Target &target);
+                     const std::vector<Halide::Expr> &specializations, const Schedule &s, const Halide::Target &target,
+                     Halide::Pipeline pipeline);
 
 // The saved planes of a forward pass (generators: define_saved), packed as above with r the plane, and y(w)
 // (an elementwise output over the same x, or undefined) with them, in blocks of 32 * save_block_words
@@ -89,7 +88,7 @@ void schedule_packed(const PackedStages &stages, const Halide::Expr &words, cons
 // its own, computed after them.
 constexpr int save_block_words = 128;
 void schedule_saving(const PackedStages &stages, Halide::Func y, const Halide::Expr &n, const Schedule &s,
-                     const Halide::Target &target);
+                     const Halide::Target &target, Halide::Pipeline pipeline);
 
 // An elementwise output out(i) over [0, n) that reads word i / 32 of a saved plane (GRAD_SAVED): on CPUs
 // vectors of at most 32 lanes that start at multiples of 32, so that each reads one word, a broadcast.
